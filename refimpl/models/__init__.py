@@ -1,0 +1,1 @@
+"""Model families: BERT (every head), BertGeneration, EncoderDecoder."""

@@ -1,0 +1,212 @@
+"""What every refimpl model class shares: strict loading by name, backend/dtype placement, input checks.
+
+A model class is thin: a config, a flat dict of parameters named as in transformers' checkpoints (on the
+backend and dtype chosen at load time), and a ``__call__`` that validates inputs and calls pure functions.
+
+Loading is strict: every tensor the class needs must be in the checkpoint with the right shape, and every
+tensor in the checkpoint must be used, with exactly these exceptions (transformers makes the same ones):
+
+| exception | what happens |
+|---|---|
+| base-model prefix (``bert.``) absent from a checkpoint loaded into a head class | the prefix is added |
+| base-model prefix present in a checkpoint loaded into the base class | the prefix is removed |
+| tensors of another class's head (``cls.*``, ``classifier.*``, ``qa_outputs.*``) | ignored, listed in ``load_report["ignored"]`` |
+| tied LM-head weight (``cls.predictions.decoder.weight`` when ``tie_word_embeddings``) | the word embeddings are used; a stored copy is ignored |
+| ``cls.predictions.decoder.bias`` (an alias of ``cls.predictions.bias``) | used as the bias if that is absent, else ignored |
+| pooler absent, loading ``BertModel`` | no pooler: ``pooler_output`` is None (transformers would initialise it randomly) |
+| legacy ``LayerNorm.gamma`` / ``LayerNorm.beta`` names | renamed to ``weight`` / ``bias`` |
+| non-persistent buffers ``embeddings.position_ids`` / ``embeddings.token_type_ids`` | ignored |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import get_backend, resolve_dtype, to_host
+from ..checkpoint import load_checkpoint_tensors, rename_legacy
+from ..errors import CheckpointError, InputError, InputTypeError
+
+OTHER_HEAD_NAMESPACES = ("cls.", "classifier.", "qa_outputs.")
+BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
+
+
+def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix: str | None,
+                     optional_prefixes=(), aliases=None, tied=None, where="checkpoint"):
+    """Map checkpoint tensors onto the names and shapes a model expects, strictly (see module docstring).
+
+    expected: name -> shape the model needs. tensors/files: name -> array / file it came from.
+    base_prefix: e.g. "bert" for head classes (whose names start with "bert."), None for the base class
+    when the checkpoint may carry that prefix. optional_prefixes: names that may be missing as a group.
+    aliases: alias -> canonical name. tied: names served by another tensor (never needed from the file).
+    Returns (params: name -> array, report: dict of lists).
+    """
+    report = {"renamed": [], "ignored": [], "missing_optional": [], "prefix": None}
+    aliases = aliases or {}
+    tied = set(tied or ())
+    found = {}
+    for name, arr in tensors.items():
+        new = rename_legacy(name)
+        if new != name:
+            report["renamed"].append((name, new))
+        files.setdefault(new, files.get(name, where))
+        if new.endswith(BUFFER_SUFFIXES):
+            report["ignored"].append(new)
+            continue
+        found[new] = arr
+
+    if base_prefix:
+        p = base_prefix + "."
+        model_prefixed = any(k.startswith(p) for k in expected)
+        ckpt_prefixed = any(k.startswith(p) for k in found)
+        if model_prefixed and not ckpt_prefixed:
+            found = {(k if k.startswith(OTHER_HEAD_NAMESPACES) else p + k): v for k, v in found.items()}
+            files.update({p + k: f for k, f in list(files.items())})
+            report["prefix"] = f"added {p!r}"
+        elif not model_prefixed and ckpt_prefixed:
+            found = {(k[len(p):] if k.startswith(p) else k): v for k, v in found.items()}
+            files.update({k[len(p):]: f for k, f in list(files.items()) if k.startswith(p)})
+            report["prefix"] = f"removed {p!r}"
+
+    for alias, canonical in aliases.items():
+        if alias in found:
+            if canonical not in found:
+                found[canonical] = found[alias]
+            report["ignored"].append(alias)
+            del found[alias]
+    for name in tied:
+        if name in found:
+            report["ignored"].append(name)
+            del found[name]
+
+    missing = sorted(set(expected) - set(found))
+    optional_missing = [m for m in missing if m.startswith(tuple(optional_prefixes))]
+    for prefix in optional_prefixes:
+        group = [m for m in expected if m.startswith(prefix)]
+        if group and all(m in optional_missing for m in group):
+            report["missing_optional"].extend(group)
+    missing = [m for m in missing if m not in report["missing_optional"]]
+    unexpected = sorted(set(found) - set(expected))
+    other_heads = [u for u in unexpected if u.startswith(OTHER_HEAD_NAMESPACES)]
+    report["ignored"].extend(other_heads)
+    unexpected = [u for u in unexpected if u not in other_heads]
+    if missing or unexpected:
+        lines = [f"checkpoint does not match the model ({where}):"]
+        if missing:
+            lines.append(f"  missing {len(missing)} tensor(s): {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            lines.append(
+                f"  unexpected {len(unexpected)} tensor(s): "
+                + ", ".join(f"{u} (in {files.get(u, where)})" for u in unexpected[:8])
+            )
+        lines.append("  Check that config.json describes this checkpoint (layers, sizes, is_decoder, "
+                     "add_cross_attention) and that the model class matches the checkpoint's head.")
+        raise CheckpointError("\n".join(lines))
+    for name, shape in expected.items():
+        if name in found and tuple(found[name].shape) != tuple(shape):
+            raise CheckpointError(
+                f"tensor {name} in {files.get(name, where)} has shape {tuple(found[name].shape)}, but the config "
+                f"implies {tuple(shape)}; check config.json against the checkpoint"
+            )
+    params = {k: v for k, v in found.items() if k in expected}
+    return params, report
+
+
+class PreTrainedModel:
+    """Base of every model class: holds ``config``, ``params`` (checkpoint names), ``xp`` and ``dtype``."""
+
+    config_class = None
+    base_model_prefix = "bert"
+
+    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None):
+        self.config = config
+        self.params = params
+        self.xp = xp
+        self.dtype = np.dtype(dtype)
+        self.load_report = load_report or {}
+
+    # -- what the class needs ----------------------------------------------------------------------
+    @classmethod
+    def param_shapes(cls, config) -> dict:
+        """name -> shape of every parameter this class reads (tied ones excluded)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _match_options(cls, config) -> dict:
+        """Keyword arguments for :func:`match_checkpoint` (prefix, optional groups, aliases, tied names)."""
+        return {"base_prefix": cls.base_model_prefix}
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None):
+        """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
+
+        dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
+        Float32 weights loaded as float32 on numpy stay memory-mapped: one copy of the weights, held by
+        the OS page cache.
+        """
+        path = Path(path)
+        if config is None:
+            config = cls.config_class.from_pretrained(path)
+        tensors, files = load_checkpoint_tensors(path)
+        return cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+
+    @classmethod
+    def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors"):
+        """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc)."""
+        xp = get_backend(backend)
+        np_dtype = resolve_dtype(dtype, backend)
+        params, report = match_checkpoint(
+            cls.param_shapes(config), tensors, dict(files or {}), where=where, **cls._match_options(config)
+        )
+        placed = {name: xp.asarray(arr, dtype=np_dtype) for name, arr in params.items()}
+        return cls(config, placed, xp=xp, dtype=np_dtype, load_report=report)
+
+    def num_parameters(self) -> int:
+        return int(sum(int(np.prod(a.shape)) for a in self.params.values()))
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def _ids(self, value, name, limit, what="ids"):
+        """Validate integer ids [B, S] in [0, limit) on the host; return them on the model's backend."""
+        arr = np.asarray(to_host(value))
+        if arr.dtype.kind not in "iu":
+            if arr.dtype == object or arr.dtype.kind in "fcUSb":
+                raise InputTypeError(
+                    f"{name} must hold integer {what}, got dtype {arr.dtype}; convert with "
+                    f"np.asarray({name}, dtype=np.int64)"
+                )
+            raise InputTypeError(f"{name} must be an integer array, got {type(value).__name__}")
+        if arr.ndim != 2:
+            raise InputError(
+                f"{name} must have shape [batch, sequence_length], got shape {arr.shape}"
+                + ("; wrap a single sequence as [ids]" if arr.ndim == 1 else "")
+            )
+        if arr.shape[1] == 0 or arr.shape[0] == 0:
+            raise InputError(f"{name} is empty (shape {arr.shape}); every sequence needs at least one token")
+        if arr.size and (arr.min() < 0 or arr.max() >= limit):
+            bad = arr[(arr < 0) | (arr >= limit)].ravel()[0]
+            raise InputError(
+                f"{name} contains {int(bad)}, outside [0, {limit}); {what} must be in that range "
+                "(check the tokenizer matches the model's vocabulary / config)"
+            )
+        return self.xp.asarray(arr.astype(np.int64, copy=False))
+
+    def _mask(self, value, name, shape_options):
+        """Validate a 0/1 mask whose shape is one of ``shape_options``; return it on the backend, model dtype."""
+        arr = np.asarray(to_host(value))
+        if arr.dtype.kind not in "biuf":
+            raise InputTypeError(f"{name} must be a numeric array of 0/1, got dtype {arr.dtype}")
+        if tuple(arr.shape) not in [tuple(s) for s in shape_options]:
+            raise InputError(
+                f"{name} has shape {arr.shape}, expected " + " or ".join(str(tuple(s)) for s in shape_options)
+                + " to match the input ids (and any cached positions)"
+            )
+        return self.xp.asarray(arr.astype(self.dtype, copy=False))
+
+    def _floats(self, value, name, shape):
+        arr = value if not isinstance(value, (list, tuple)) else np.asarray(value)
+        arr = self.xp.asarray(to_host(arr) if self.xp is np else arr)
+        if arr.dtype.kind not in "iuf" or tuple(arr.shape) != tuple(shape):
+            raise InputError(f"{name} must be a float array of shape {tuple(shape)}, got {arr.dtype} {arr.shape}")
+        return arr.astype(self.dtype, copy=False)

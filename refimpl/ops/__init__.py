@@ -1,0 +1,1 @@
+"""Array operations, one small file each: pure functions of arrays, backend taken from the inputs."""

@@ -1,0 +1,23 @@
+"""Softmax and log-softmax over the last axis, shifted by the row maximum for stability."""
+
+from ..backend import array_module
+
+
+def softmax(x):
+    """exp(x - max) / sum(exp(x - max)) along the last axis.   x [..., K] -> [..., K].
+
+    A row whose entries are all the dtype's most negative finite value (a fully masked row) gives the
+    uniform distribution 1/K, exactly as torch's softmax does for such a row — no NaN.
+    """
+    xp = array_module(x)
+    e = x - x.max(axis=-1, keepdims=True)
+    xp.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def log_softmax(x):
+    """x - max - log(sum(exp(x - max))) along the last axis.   x [..., K] -> [..., K]."""
+    xp = array_module(x)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))

@@ -1,0 +1,307 @@
+"""BERT WordPiece tokenizers: ``BertTokenizer`` (= transformers' Rust-backed ``BertTokenizerFast``) and
+``BertTokenizerLegacy`` (= transformers 4.57.6's pure-Python ``BertTokenizer``).
+
+Both: special tokens kept whole -> normalization -> split into words -> greedy WordPiece::
+
+    >>> tok = BertTokenizer.from_pretrained(fetch("all-MiniLM-L6-v2"))
+    >>> tok.tokenize("unaffable [SEP] Héllo!")
+    ['una', '##ffa', '##ble', '[SEP]', 'hello', '!']
+
+They differ where transformers' two implementations differ; every difference is listed in
+docs/tokenizers.md (Unicode data version, NFC, unassigned code points, never_split, type ids of pairs
+without special tokens, truncation rules, decoding).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import TokenizerError
+from .base import TokenizerBase, TokenizerFileNotFoundError, read_json
+from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize
+from .wordpiece import wordpiece
+
+BERT_SPECIAL_TOKENS = {
+    "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
+}  # fmt: skip
+
+
+def load_vocab_txt(path) -> dict[str, int]:
+    """vocab.txt -> {token: line number}; a later duplicate line wins, as in transformers.
+
+    Lines end at ``\\n`` only (a token may contain other whitespace)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise TokenizerFileNotFoundError(f"vocabulary file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"vocabulary file {str(path)!r} is not UTF-8 ({e}); re-save it as UTF-8") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise TokenizerError(f"vocabulary file {str(path)!r} is empty; it needs one token per line")
+    return {token: i for i, token in enumerate(lines)}
+
+
+def load_tokenizer_json(path) -> dict:
+    """The parts of a ``tokenizer.json`` (WordPiece model) refimpl uses, as constructor arguments."""
+    data = read_json(Path(path), "tokenizer file")
+    model = data.get("model") or {}
+    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+        raise TokenizerError(
+            f"tokenizer file {str(path)!r} does not hold a WordPiece model (model.type={model.get('type')!r}); "
+            "BertTokenizer needs a WordPiece tokenizer.json or a vocab.txt"
+        )
+    out = {"vocab": {str(k): int(v) for k, v in model["vocab"].items()}}
+    out["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
+    out["wordpiece_prefix"] = model.get("continuing_subword_prefix", "##")
+    norm = data.get("normalizer") or {}
+    if norm.get("type") == "BertNormalizer":
+        out["clean_text"] = norm.get("clean_text", True)
+        out["tokenize_chinese_chars"] = norm.get("handle_chinese_chars", True)
+        out["strip_accents"] = norm.get("strip_accents")
+        out["do_lower_case"] = norm.get("lowercase", True)
+    dec = data.get("decoder") or {}
+    out["decoder_cleanup"] = dec.get("cleanup", True) if dec.get("type") == "WordPiece" else True
+    for added in data.get("added_tokens") or []:
+        out["vocab"].setdefault(added["content"], added["id"])
+    return out
+
+
+def _rust_wordpiece_cleanup(token: str) -> str:
+    """The Rust WordPiece decoder's per-token ``cleanup`` (it also turns " do not" into " don't")."""
+    for old, new in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                     (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):  # fmt: skip
+        token = token.replace(old, new)
+    return token
+
+
+class _BertBase(TokenizerBase):
+    default_special_tokens = BERT_SPECIAL_TOKENS
+    vocab_file_names = ("vocab.txt",)
+
+    def __init__(self, vocab_file=None, do_lower_case=True, do_basic_tokenize=True, never_split=None,
+                 tokenize_chinese_chars=True, strip_accents=None, max_input_chars_per_word=100, *, vocab=None,
+                 wordpiece_prefix="##", clean_text=True, **kwargs):  # fmt: skip
+        if vocab is None:
+            if vocab_file is None:
+                raise TokenizerError(f"{type(self).__name__} needs vocab_file (a vocab.txt path) or vocab (a dict)")
+            vocab = load_vocab_txt(vocab_file)
+        super().__init__(**kwargs)
+        self.vocab = dict(vocab)
+        self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
+        self.do_lower_case = bool(do_lower_case)
+        self.do_basic_tokenize = bool(do_basic_tokenize)
+        self.never_split = list(never_split or [])
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.strip_accents = strip_accents
+        self.clean_text = bool(clean_text)
+        self.max_input_chars_per_word = int(max_input_chars_per_word)
+        self.wordpiece_prefix = wordpiece_prefix
+        self._max_piece_chars = max(len(t) for t in self.vocab)
+        for token in self.all_special_tokens:
+            if token not in self.vocab:
+                raise TokenizerError(
+                    f"special token {token!r} is not in the vocabulary ({len(self.vocab)} tokens); "
+                    "add it to vocab.txt or pass the right *_token= option"
+                )
+        # leftmost-longest matching of the special tokens, as the Rust AddedVocabulary and Python Trie do
+        specials = sorted(self.all_special_tokens, key=len, reverse=True)
+        self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+        self._wp_cache: dict[str, list] = {}
+
+    @classmethod
+    def from_pretrained(cls, directory, **kwargs):
+        """Load from a directory with ``vocab.txt`` and/or ``tokenizer.json`` (+ ``tokenizer_config.json``,
+        ``special_tokens_map.json``); options in the config, then ``kwargs``, override tokenizer.json."""
+        directory, config = cls._read_config(directory, kwargs)
+        if (directory / "tokenizer.json").is_file() and cls.prefer_tokenizer_json:
+            from_json = load_tokenizer_json(directory / "tokenizer.json")
+            from_json.update(config)
+            return cls(**from_json)
+        if (directory / "vocab.txt").is_file():
+            return cls(directory / "vocab.txt", **config)
+        if (directory / "tokenizer.json").is_file():
+            from_json = load_tokenizer_json(directory / "tokenizer.json")
+            from_json.update(config)
+            return cls(**from_json)
+        raise TokenizerFileNotFoundError(
+            f"no vocab.txt or tokenizer.json in {str(directory)!r}; a BERT tokenizer needs one of them"
+        )
+
+    def _template(self, pair: bool) -> list:
+        cls, sep = self.cls_token, self.sep_token
+        return [(cls, 0), "A", (sep, 0), "B", (sep, 1)] if pair else [(cls, 0), "A", (sep, 0)]
+
+    def _wordpiece(self, word: str) -> list:
+        pieces = self._wp_cache.get(word)
+        if pieces is None:
+            pieces = wordpiece(word, self.vocab, self.unk_token, self.max_input_chars_per_word,
+                               self.wordpiece_prefix, self._max_piece_chars)  # fmt: skip
+            if len(self._wp_cache) < 500_000:
+                self._wp_cache[word] = pieces
+        return pieces
+
+    def _split_special(self, text: str):
+        """(start, end, is_special) segments of ``text``."""
+        if self._special_re is None:
+            return [(0, len(text), False)] if text else []
+        out, pos = [], 0
+        for m in self._special_re.finditer(text):
+            if m.start() > pos:
+                out.append((pos, m.start(), False))
+            out.append((m.start(), m.end(), True))
+            pos = m.end()
+        if pos < len(text):
+            out.append((pos, len(text), False))
+        return out
+
+    def _init_config(self) -> dict:
+        return {
+            "do_lower_case": self.do_lower_case,
+            "do_basic_tokenize": self.do_basic_tokenize,
+            "never_split": self.never_split or None,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+            "strip_accents": self.strip_accents,
+        }
+
+    def _save_vocabulary(self, directory: Path):
+        path = directory / "vocab.txt"
+        tokens = [t for t, _ in sorted(self.vocab.items(), key=lambda kv: kv[1])]
+        path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        return [path]
+
+
+class BertTokenizer(_BertBase):
+    """WordPiece BERT tokenizer matching transformers' ``BertTokenizerFast`` (Rust ``tokenizers``).
+
+    Options: ``do_lower_case``, ``strip_accents`` (None: follow do_lower_case), ``tokenize_chinese_chars``,
+    ``clean_text``, ``max_input_chars_per_word`` (longer words -> ``[UNK]``), special tokens, and the
+    loading options ``model_max_length``, ``padding_side``, ``truncation_side``,
+    ``clean_up_tokenization_spaces`` (default False, as the fast tokenizer). ``do_basic_tokenize`` and
+    ``never_split`` are accepted and ignored, as ``BertTokenizerFast`` ignores them.
+
+    ``return_offsets_mapping=True`` gives character offsets into the input text:
+
+        >>> tok("Héllo world", return_offsets_mapping=True)["offset_mapping"]
+        [(0, 0), (0, 5), (6, 11), (0, 0)]
+    """
+
+    flavour = "fast"
+    config_class_name = "BertTokenizer"
+    prefer_tokenizer_json = True
+
+    def __init__(self, *args, decoder_cleanup=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.decoder_cleanup = bool(decoder_cleanup)
+        self._normalizer = FastNormalizer(self.clean_text, self.tokenize_chinese_chars, self.strip_accents,
+                                          self.do_lower_case)  # fmt: skip
+
+    def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        tokens: list[str] = []
+        offsets: list[tuple[int, int]] | None = [] if want_offsets else None
+        for start, end, special in self._split_special(text):
+            if special:
+                tokens.append(text[start:end])
+                if want_offsets:
+                    offsets.append((start, end))
+                continue
+            segment = text[start:end]
+            if want_offsets:
+                norm, align = self._normalizer.normalize_aligned(segment)
+            else:
+                norm, align = self._normalizer.normalize(segment), None
+            for ws, we in fast_pre_tokenize(norm):
+                for piece, ps, pe in self._wordpiece(norm[ws:we]):
+                    tokens.append(piece)
+                    if want_offsets:
+                        offsets.append((start + align[ws + ps], start + align[ws + pe - 1] + 1))
+        return tokens, offsets
+
+    def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
+        """Rust WordPiece decoder: unknown ids dropped; ``##`` removed from continuation pieces, others
+        prefixed with a space; per-token cleanup (when the decoder has ``cleanup``)."""
+        special = set(self.all_special_ids) if skip_special_tokens else set()
+        out = []
+        for i in ids:
+            token = self.ids_to_tokens.get(i)
+            if token is None or i in special:
+                continue
+            if out:
+                if token.startswith(self.wordpiece_prefix):
+                    token = token.replace(self.wordpiece_prefix, "", 1)
+                else:
+                    token = " " + token
+            out.append(_rust_wordpiece_cleanup(token) if self.decoder_cleanup else token)
+        return "".join(out)
+
+    def _init_config(self) -> dict:
+        return {**super()._init_config(), "clean_text": self.clean_text}
+
+
+class BertTokenizerLegacy(_BertBase):
+    """WordPiece BERT tokenizer matching transformers 4.57.6's pure-Python ``BertTokenizer``.
+
+    Same options as :class:`BertTokenizer`, plus ``do_basic_tokenize`` (False: WordPiece on
+    whitespace-split text only) and ``never_split`` (words kept whole, never lowercased or split).
+    Uses the running Python's ``unicodedata`` (as transformers' Python tokenizer does), applies NFC,
+    has no offsets (``return_offsets_mapping=True`` raises NotImplementedError, as transformers does),
+    and ``clean_up_tokenization_spaces`` defaults to True.
+    """
+
+    flavour = "slow"
+    config_class_name = "BertTokenizer"
+    prefer_tokenizer_json = False
+    supports_offsets = False
+    default_clean_up = True
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("decoder_cleanup", None)
+        super().__init__(*args, **kwargs)
+        self._basic = LegacyBasicTokenizer(self.do_lower_case, self.never_split, self.tokenize_chinese_chars,
+                                           self.strip_accents)  # fmt: skip
+        self._lower = {}
+        specials = list(self.all_special_tokens)  # transformers' regex: first alternative wins, not longest
+        self._keep_case_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+
+    def _lowercase_outside_specials(self, text: str) -> str:
+        """transformers' ``tokenize`` pre-pass: lowercase char by char, special tokens untouched."""
+        table = self._lower
+        for c in set(text) - table.keys():
+            table[c] = c.lower()
+        if self._keep_case_re is None:
+            return "".join(table[c] for c in text)
+        out, pos = [], 0
+        for m in self._keep_case_re.finditer(text):
+            out.append("".join(table[c] for c in text[pos : m.start()]))
+            out.append(m.group())
+            pos = m.end()
+        out.append("".join(table[c] for c in text[pos:]))
+        return "".join(out)
+
+    def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        if self.do_lower_case:
+            text = self._lowercase_outside_specials(text)
+        tokens: list[str] = []
+        never = set(self.never_split)
+        for start, end, special in self._split_special(text):
+            piece = text[start:end]
+            if special:
+                tokens.append(piece)
+            elif self.do_basic_tokenize:
+                for word in self._basic.tokenize(piece, never_split=self.all_special_tokens):
+                    if word in never:
+                        tokens.append(word)
+                    else:
+                        tokens.extend(p for p, _, _ in self._wordpiece(word))
+            else:
+                for word in piece.split():
+                    tokens.extend(p for p, _, _ in self._wordpiece(word))
+        return tokens, None
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """transformers' slow rule: join with spaces, glue ``##`` pieces, strip."""
+        return " ".join(tokens).replace(" ##", "").strip()

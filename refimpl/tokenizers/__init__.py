@@ -9,8 +9,11 @@
 Differences between transformers' implementations, and where refimpl stands: docs/tokenizers.md.
 """
 
+from .auto import AutoTokenizer
 from .base import BatchEncoding, TokenizerFileNotFoundError, TruncationError
 from .bert import BertTokenizer, BertTokenizerLegacy
+from .bert_generation import BertGenerationTokenizer
+from .roberta import RobertaTokenizer
 
 __all__ = [
     "AutoTokenizer",

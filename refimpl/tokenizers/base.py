@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,6 +43,20 @@ class TokenizerFileNotFoundError(TokenizerError, FileNotFoundError):
 
 class TruncationError(TokenizerError):
     """Truncation the fast (Rust) tokenizer refuses: same message as ``tokenizers`` raises."""
+
+
+class Seq(NamedTuple):
+    """Template item: the tokens of sequence ``index`` (0: text, 1: text_pair) with token type ``type_id``."""
+
+    index: int
+    type_id: int
+
+
+class Special(NamedTuple):
+    """Template item: one special token with token type ``type_id``."""
+
+    token: str
+    type_id: int
 
 
 class BatchEncoding(dict):
@@ -207,32 +222,30 @@ class TokenizerBase:
         return self.convert_tokens_to_ids(tokens), offsets
 
     def _template(self, pair: bool) -> list:
-        """Layout with special tokens: items "A", "B" or (special token, type id)."""
+        """Layout with special tokens: a list of ``Seq`` and ``Special`` items."""
         raise NotImplementedError
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
-        return sum(1 for item in self._template(pair) if not isinstance(item, str))
+        return sum(1 for item in self._template(pair) if isinstance(item, Special))
 
     def _assemble(self, ids0, ids1, offs0, offs1, add_special_tokens: bool) -> dict:
         pair = ids1 is not None
         if add_special_tokens:
             layout = self._template(pair)
-        else:
-            layout = ["A", "B"] if pair else ["A"]
+        else:  # without special tokens the Rust post-processor still gives the pair type 1; Python gives 0
+            layout = [Seq(0, 0), Seq(1, 1 if self.flavour == "fast" else 0)][: 2 if pair else 1]
         ids, types, special, offsets = [], [], [], []
-        type_a, type_b = 0, (1 if self.flavour == "fast" else 0)
         for item in layout:
-            if item == "A" or item == "B":
-                seq, offs = (ids0, offs0) if item == "A" else (ids1, offs1)
+            if isinstance(item, Seq):
+                seq, offs = (ids0, offs0) if item.index == 0 else (ids1, offs1)
                 ids += seq
-                types += [type_a if item == "A" else type_b] * len(seq)
+                types += [item.type_id] * len(seq)
                 special += [0] * len(seq)
                 if offs is not None:
                     offsets += offs
             else:
-                token, type_id = item
-                ids.append(self.convert_tokens_to_ids(token))
-                types.append(type_id)
+                ids.append(self.convert_tokens_to_ids(item.token))
+                types.append(item.type_id)
                 special.append(1)
                 offsets.append((0, 0))
         return {"input_ids": ids, "token_type_ids": types, "special_tokens_mask": special, "offset_mapping": offsets}

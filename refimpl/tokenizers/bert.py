@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from ..errors import TokenizerError
-from .base import TokenizerBase, TokenizerFileNotFoundError, read_json
+from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, read_json
 from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize
 from .wordpiece import wordpiece
 
@@ -134,7 +134,9 @@ class _BertBase(TokenizerBase):
 
     def _template(self, pair: bool) -> list:
         cls, sep = self.cls_token, self.sep_token
-        return [(cls, 0), "A", (sep, 0), "B", (sep, 1)] if pair else [(cls, 0), "A", (sep, 0)]
+        if pair:
+            return [Special(cls, 0), Seq(0, 0), Special(sep, 0), Seq(1, 1), Special(sep, 1)]
+        return [Special(cls, 0), Seq(0, 0), Special(sep, 0)]
 
     def _wordpiece(self, word: str) -> list:
         pieces = self._wp_cache.get(word)

@@ -1,0 +1,69 @@
+"""``AutoTokenizer.from_pretrained(dir)``: pick the tokenizer class from the directory.
+
+Order: ``tokenizer_config.json``'s ``tokenizer_class`` (``BertTokenizer``/``BertTokenizerFast`` ->
+refimpl's ``BertTokenizer``, the Rust-matching one, as transformers' AutoTokenizer picks the fast class;
+``RobertaTokenizer[Fast]``; ``BertGenerationTokenizer``), else ``config.json``'s ``model_type``, else
+the files present (``vocab.txt``/WordPiece ``tokenizer.json`` -> BERT, ``vocab.json`` + ``merges.txt``
+-> RoBERTa, ``spiece.model`` -> BertGeneration).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CheckpointNotFoundError, TokenizerError
+from .base import read_json
+from .bert import BertTokenizer, BertTokenizerLegacy
+from .bert_generation import BertGenerationTokenizer
+from .roberta import RobertaTokenizer
+
+TOKENIZER_CLASSES = {
+    "BertTokenizer": BertTokenizer,
+    "BertTokenizerFast": BertTokenizer,
+    "BertTokenizerLegacy": BertTokenizerLegacy,
+    "RobertaTokenizer": RobertaTokenizer,
+    "RobertaTokenizerFast": RobertaTokenizer,
+    "BertGenerationTokenizer": BertGenerationTokenizer,
+}
+MODEL_TYPES = {"bert": BertTokenizer, "roberta": RobertaTokenizer, "bert-generation": BertGenerationTokenizer}
+
+
+class AutoTokenizer:
+    """Factory only: ``AutoTokenizer.from_pretrained(directory, **kwargs)``."""
+
+    def __init__(self):
+        raise TypeError("AutoTokenizer is a factory: use AutoTokenizer.from_pretrained(directory)")
+
+    @staticmethod
+    def tokenizer_class_for(directory) -> type:
+        """The refimpl class ``from_pretrained`` would use for ``directory``."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointNotFoundError(f"tokenizer directory {str(directory)!r} does not exist")
+        if (directory / "tokenizer_config.json").is_file():
+            name = read_json(directory / "tokenizer_config.json", "tokenizer config").get("tokenizer_class")
+            if name:
+                if name not in TOKENIZER_CLASSES:
+                    raise TokenizerError(
+                        f"tokenizer_class {name!r} in {str(directory / 'tokenizer_config.json')!r} is not supported; "
+                        f"refimpl has {sorted(TOKENIZER_CLASSES)}"
+                    )
+                return TOKENIZER_CLASSES[name]
+        if (directory / "config.json").is_file():
+            model_type = read_json(directory / "config.json", "model config").get("model_type")
+            if model_type in MODEL_TYPES:
+                return MODEL_TYPES[model_type]
+        if (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file():
+            return BertTokenizer
+        if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
+            return RobertaTokenizer
+        if (directory / "spiece.model").is_file():
+            return BertGenerationTokenizer
+        raise TokenizerError(
+            f"cannot tell which tokenizer {str(directory)!r} holds: no tokenizer_config.json tokenizer_class, "
+            "no config.json model_type, and none of vocab.txt, tokenizer.json, vocab.json+merges.txt, spiece.model"
+        )
+
+    @classmethod
+    def from_pretrained(cls, directory, **kwargs):
+        return cls.tokenizer_class_for(directory).from_pretrained(directory, **kwargs)

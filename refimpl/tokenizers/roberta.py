@@ -1,0 +1,227 @@
+"""Byte-level BPE (GPT-2 / RoBERTa), matching transformers 4.57.6's ``RobertaTokenizer``.
+
+Text -> (special tokens kept whole) -> GPT-2 pre-tokenization regex -> UTF-8 bytes, each byte shown as
+a printable character (``bytes_to_unicode``: a space is ``Ġ``) -> BPE merges by rank -> ids.
+
+    >>> tok.tokenize("Hello world")
+    ['Hello', 'Ġworld']
+    >>> tok("Hello", "world")["input_ids"]        # <s> A </s></s> B </s>
+    [0, 31414, 2, 2, 8331, 2]
+
+Decoding maps the characters back to bytes and decodes UTF-8 with ``errors`` ("replace" by default),
+so ``decode(encode(text))`` gives ``text`` back for any text.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import regex
+
+from ..errors import InputError, TokenizerError
+from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, read_json
+
+#: GPT-2's pre-tokenization pattern (contractions, letters, numbers, other symbols, whitespace runs).
+PRETOKENIZE_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table: printable Latin-1 bytes map to themselves, the other 68
+    bytes to U+0100 upwards, in byte order (so b" " -> "Ġ" U+0120, b"\\n" -> "Ċ" U+010A)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def bpe(word: str, ranks: dict) -> list[str]:
+    """Merge the lowest-ranked adjacent pair, all its occurrences left to right, until no pair is ranked.
+
+    >>> bpe("lower", {("l", "o"): 0, ("lo", "w"): 1, ("e", "r"): 2})
+    ['low', 'er']
+    """
+    parts = list(word)
+    while len(parts) > 1:
+        best, best_rank = None, None
+        for pair in zip(parts, parts[1:]):
+            r = ranks.get(pair)
+            if r is not None and (best_rank is None or r < best_rank):
+                best, best_rank = pair, r
+        if best is None:
+            break
+        merged, i = [], 0
+        while i < len(parts):
+            if i < len(parts) - 1 and parts[i] == best[0] and parts[i + 1] == best[1]:
+                merged.append(parts[i] + parts[i + 1])
+                i += 2
+            else:
+                merged.append(parts[i])
+                i += 1
+        parts = merged
+    return parts
+
+
+def load_merges(path) -> dict[tuple[str, str], int]:
+    """merges.txt -> {(left, right): rank}. As transformers' RobertaTokenizer: the first line is a header
+    (``#version: ...``) and the last line is taken to be empty (the file ends with a newline)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[1:-1]
+    except FileNotFoundError:
+        raise TokenizerFileNotFoundError(f"merges file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"merges file {str(path)!r} is not UTF-8 ({e})") from None
+    ranks = {}
+    for n, line in enumerate(lines, start=2):
+        parts = tuple(line.split())
+        if len(parts) != 2:
+            raise TokenizerError(f"merges file {str(path)!r} line {n}: expected two symbols, got {line!r}")
+        ranks[parts] = n - 2
+    return ranks
+
+
+class RobertaTokenizer(TokenizerBase):
+    """Byte-level BPE from ``vocab.json`` + ``merges.txt``, as transformers' ``RobertaTokenizer``.
+
+    Options: ``errors`` (bytes.decode's errors mode in decode, default "replace"), ``add_prefix_space``
+    (prepend a space unless the text starts with whitespace), special tokens (``<s>``, ``</s>``,
+    ``<unk>``, ``<pad>``, ``<mask>``; ``<mask>`` swallows the whitespace on its left).
+    Offsets are not available (transformers' Python RobertaTokenizer has none either).
+    """
+
+    flavour = "slow"
+    supports_offsets = False
+    config_class_name = "RobertaTokenizer"
+    model_input_names = ("input_ids", "attention_mask")
+    default_special_tokens = {
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+        "pad_token": "<pad>", "mask_token": "<mask>",
+    }  # fmt: skip
+    lstrip_tokens = ("mask_token",)
+
+    def __init__(self, vocab_file=None, merges_file=None, errors="replace", add_prefix_space=False, *,
+                 vocab=None, merges=None, **kwargs):  # fmt: skip
+        if vocab is None:
+            if vocab_file is None:
+                raise TokenizerError("RobertaTokenizer needs vocab_file (vocab.json) or vocab (a dict)")
+            vocab = read_json(Path(vocab_file), "vocabulary file")
+            if not isinstance(vocab, dict):
+                raise TokenizerError(f"vocabulary file {str(vocab_file)!r} must hold a JSON object token -> id")
+        if merges is None:
+            if merges_file is None:
+                raise TokenizerError("RobertaTokenizer needs merges_file (merges.txt) or merges")
+            merges = load_merges(merges_file)
+        super().__init__(**kwargs)
+        self.vocab = {str(k): int(v) for k, v in vocab.items()}
+        self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
+        self.bpe_ranks = dict(merges)
+        self.errors = errors
+        self.add_prefix_space = bool(add_prefix_space)
+        self.byte_encoder = bytes_to_unicode()
+        self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
+        self._pattern = regex.compile(PRETOKENIZE_PATTERN)
+        self._cache: dict[str, list[str]] = {}
+        # added tokens: the special tokens, in transformers' order, with ids past the vocabulary if absent
+        self.added_tokens = {}
+        for token in self.all_special_tokens:
+            if token not in self.vocab and token not in self.added_tokens:
+                self.added_tokens[token] = len(self.vocab) + len(self.added_tokens)
+        self.ids_to_tokens.update({i: t for t, i in self.added_tokens.items()})
+        lstrip = {self.special_tokens.get(n) for n in self.lstrip_tokens}
+        self._lstrip = lstrip - {None}
+        specials = sorted(self.all_special_tokens, key=len, reverse=True)
+        self._special_re = regex.compile("|".join(map(regex.escape, specials))) if specials else None
+
+    @classmethod
+    def from_pretrained(cls, directory, **kwargs):
+        """Load ``vocab.json`` + ``merges.txt`` (+ ``tokenizer_config.json``, ``special_tokens_map.json``)."""
+        directory, config = cls._read_config(directory, kwargs)
+        config.pop("trim_offsets", None)
+        return cls(directory / "vocab.json", directory / "merges.txt", **config)
+
+    def _token_to_id(self, token):
+        i = self.added_tokens.get(token)
+        return self.vocab.get(token) if i is None else i
+
+    def get_vocab(self) -> dict:
+        return {**self.vocab, **self.added_tokens}
+
+    def _template(self, pair: bool) -> list:
+        cls, sep = self.cls_token, self.sep_token
+        if pair:
+            return [Special(cls, 0), Seq(0, 0), Special(sep, 0), Special(sep, 0), Seq(1, 0), Special(sep, 0)]
+        return [Special(cls, 0), Seq(0, 0), Special(sep, 0)]
+
+    def _bpe(self, piece: str) -> list[str]:
+        out = self._cache.get(piece)
+        if out is None:
+            out = bpe(piece, self.bpe_ranks)
+            if len(self._cache) < 500_000:
+                self._cache[piece] = out
+        return out
+
+    def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        if self.add_prefix_space and text and not text[0].isspace():
+            text = " " + text
+        # split on special tokens; an lstrip token (<mask>) eats the whitespace on its left
+        pieces: list[tuple[str, bool]] = []
+        pos = 0
+        if self._special_re is not None:
+            for m in self._special_re.finditer(text):
+                pieces.append((text[pos : m.start()], False))
+                pieces.append((m.group(), True))
+                pos = m.end()
+        pieces.append((text[pos:], False))
+        for i, (piece, special) in enumerate(pieces):
+            if special and piece in self._lstrip and i > 0 and pieces[i - 1][0]:
+                pieces[i - 1] = (pieces[i - 1][0].rstrip(), False)
+        tokens: list[str] = []
+        enc = self.byte_encoder
+        for piece, special in pieces:
+            if special:
+                tokens.append(piece)
+                continue
+            for word in self._pattern.findall(piece):
+                try:
+                    raw = word.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise InputError(
+                        f"text contains a lone surrogate {word[e.start]!r} (U+{ord(word[e.start]):04X}) that has no "
+                        "UTF-8 encoding; byte-level BPE needs valid Unicode: fix the text, e.g. "
+                        "text.encode('utf-16', 'surrogatepass').decode('utf-16')"
+                    ) from None
+                tokens.extend(self._bpe("".join(enc[b] for b in raw)))
+        return tokens, None
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """Characters back to bytes, then UTF-8 with ``errors`` (invalid sequences -> U+FFFD by default)."""
+        data = bytearray()
+        for c in "".join(tokens):
+            b = self.byte_decoder.get(c)
+            if b is None:
+                data += c.encode("utf-8")
+            else:
+                data.append(b)
+        return data.decode("utf-8", errors=self.errors)
+
+    def _id_to_token(self, index: int):
+        return self.ids_to_tokens.get(index)
+
+    def _init_config(self) -> dict:
+        return {"errors": self.errors, "add_prefix_space": self.add_prefix_space}
+
+    def _save_vocabulary(self, directory: Path):
+        import json
+
+        vocab_path, merges_path = directory / "vocab.json", directory / "merges.txt"
+        vocab_path.write_text(json.dumps(self.vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+        merges = sorted(self.bpe_ranks.items(), key=lambda kv: kv[1])
+        merges_path.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for (a, b), _ in merges), "utf-8")
+        return [vocab_path, merges_path]

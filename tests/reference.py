@@ -1,0 +1,74 @@
+"""Helpers for parity tests: import the reference stack (torch + transformers) or skip/fail, and move
+values between transformers and refimpl. Only tests import this; refimpl never does."""
+
+import numpy as np
+import pytest
+
+from conftest import IN_CI
+
+
+def reference():
+    """(torch, transformers), or skip the test (fail in CI, where the reference extra is installed)."""
+    try:
+        import torch
+        import transformers
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        if IN_CI:
+            pytest.fail(f"the reference stack is required in CI: {e}")
+        pytest.skip(f"reference stack not installed ({e}); `pip install -e .[test]`")
+    torch.set_num_threads(1)
+    return torch, transformers
+
+
+def to_torch(torch, value):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    return value
+
+
+def hf_outputs(out) -> dict:
+    """A transformers ModelOutput -> {"field" or "field.i": numpy array}, without caches."""
+    flat = {}
+    for key, value in out.items():
+        if key == "past_key_values" or value is None:
+            continue
+        if isinstance(value, (tuple, list)):
+            for i, v in enumerate(value):
+                flat[f"{key}.{i}"] = v.detach().cpu().numpy()
+        else:
+            flat[key] = value.detach().cpu().numpy()
+    return flat
+
+
+def refimpl_outputs(out) -> dict:
+    """A refimpl output record -> {"field" or "field.i": numpy array}, without caches."""
+    from refimpl.backend import to_host
+
+    flat = {}
+    for key, value in out.items():
+        if key == "past_key_values":
+            continue
+        if isinstance(value, (tuple, list)):
+            for i, v in enumerate(value):
+                if v is not None:
+                    flat[f"{key}.{i}"] = np.asarray(to_host(v))
+        else:
+            flat[key] = np.asarray(to_host(value))
+    return flat
+
+
+def assert_outputs_match(mine: dict, ref: dict, dtype, context=""):
+    """Every reference tensor must be present in ``mine`` and within the tolerance table's bounds."""
+    from refimpl.compare import compare
+    from tolerances import bounds
+
+    assert set(ref) <= set(mine), f"{context}: refimpl lacks outputs {sorted(set(ref) - set(mine))}"
+    failures = []
+    for name in ref:
+        atol, rtol = bounds(name.split(".")[0], dtype)
+        if name == "loss" and ref[name].dtype == np.float32:
+            atol, rtol = bounds("loss", np.float32)
+        report = compare(name, mine[name], ref[name], atol, rtol)
+        if not report.ok:
+            failures.append(str(report))
+    assert not failures, f"{context}\n" + "\n".join(failures)

@@ -57,12 +57,12 @@ def compare(name, got, want, atol=0.0, rtol=0.0) -> Report:
     both_nan = np.isnan(g) & np.isnan(w)
     diff = np.where(both_nan, 0.0, diff)
     diff = np.where(np.isnan(diff), np.inf, diff)
-    bound = atol + rtol * np.abs(w)
+    bound = atol + rtol * np.nan_to_num(np.abs(w), nan=0.0)
     excess = diff - bound
     if g.size == 0:
         return Report(name, True, 0.0, 0.0, (), 0.0, 0.0, g.shape, atol, rtol, [], [])
     idx = np.unravel_index(int(np.argmax(excess)), g.shape) if excess.max() > 0 else np.unravel_index(int(np.argmax(diff)), g.shape)
-    rel = diff / np.maximum(np.abs(w), np.finfo(np.float64).tiny)
+    rel = diff / np.maximum(np.nan_to_num(np.abs(w), nan=1.0), np.finfo(np.float64).tiny)
     return Report(
         name=name, ok=bool((excess <= 0).all()), max_abs=float(diff.max()), max_rel=float(rel.max()),
         where=tuple(int(i) for i in idx), got=float(g[idx]), want=float(w[idx]), shape=g.shape, atol=atol, rtol=rtol,

@@ -5,7 +5,7 @@ A bound is ``|got - want| <= atol + rtol * |want|``. Each row says why it is wha
 | kind | float32 atol / rtol | float64 atol / rtol | reason |
 |---|---|---|---|
 | hidden  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | LayerNorm outputs are O(1); float32 rounding (eps 6e-8) accumulated over D-length dot products and L layers in a different summation order than torch's gives ~1e-6 |
-| attn    | 1e-6 / 0    | 1e-12 / 0     | probabilities lie in [0, 1]; softmax of scores that agree to ~1e-6 relative |
+| attn    | 5e-6 / 0    | 1e-12 / 0     | probabilities lie in [0, 1]; an error e in a score moves p by about e*p*(1-p). The random tests use weights with std 0.3, giving scores up to ~30 whose float32 rounding (~2e-6) moved p by up to 1.1e-6 (measured); MiniLM stays under 1.2e-6 |
 | logits  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | one more projection of hidden states; logits can be O(10), hence the relative part |
 | loss    | 1e-5 / 1e-5 | 1e-10 / 1e-10 | a mean of log-softmax values; transformers computes the causal LM loss in float32 even for float64 models, so that row uses float32 bounds |
 | pooler  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | tanh of a projection of the first hidden state |
@@ -14,7 +14,7 @@ A bound is ``|got - want| <= atol + rtol * |want|``. Each row says why it is wha
 import numpy as np
 
 TOLERANCES = {
-    "float32": {"hidden": (1e-5, 1e-5), "attn": (1e-6, 0.0), "logits": (1e-5, 1e-5), "loss": (1e-5, 1e-5), "pooler": (1e-5, 1e-5)},
+    "float32": {"hidden": (1e-5, 1e-5), "attn": (5e-6, 0.0), "logits": (1e-5, 1e-5), "loss": (1e-5, 1e-5), "pooler": (1e-5, 1e-5)},
     "float64": {"hidden": (1e-10, 1e-10), "attn": (1e-12, 0.0), "logits": (1e-10, 1e-10), "loss": (1e-10, 1e-10), "pooler": (1e-10, 1e-10)},
 }
 

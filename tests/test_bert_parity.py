@@ -1,0 +1,181 @@
+"""Live parity with transformers 4.57.6 on random tiny BERTs (hypothesis).
+
+Each example draws a config (sizes, activation, position-embedding type), a head class, a batch with a
+random padding pattern, token types, an optional head mask and labels; builds the transformers model with
+eager attention, saves it as safetensors, loads that directory with refimpl, and compares every output
+(each hidden state, each attention map, logits, loss) in float32 and float64 (tests/tolerances.py).
+"""
+
+import tempfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import refimpl
+from reference import assert_outputs_match, hf_outputs, reference, refimpl_outputs, to_torch
+
+pytestmark = pytest.mark.parity
+
+ACTIVATIONS = ["gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "tanh", "mish", "linear"]
+HEADS = ["BertModel", "BertForPreTraining", "BertForMaskedLM", "BertLMHeadModel", "BertForNextSentencePrediction",
+         "BertForSequenceClassification", "BertForMultipleChoice", "BertForTokenClassification",
+         "BertForQuestionAnswering"]
+
+
+@st.composite
+def configs(draw):
+    heads = draw(st.integers(1, 4))
+    return dict(
+        vocab_size=draw(st.integers(20, 120)),
+        hidden_size=heads * draw(st.integers(2, 9)),
+        num_attention_heads=heads,
+        num_hidden_layers=draw(st.integers(1, 3)),
+        intermediate_size=draw(st.integers(5, 41)),
+        max_position_embeddings=draw(st.integers(16, 40)),
+        type_vocab_size=draw(st.integers(1, 3)),
+        hidden_act=draw(st.sampled_from(ACTIVATIONS)),
+        position_embedding_type=draw(st.sampled_from(["absolute", "relative_key", "relative_key_query"])),
+        layer_norm_eps=draw(st.sampled_from([1e-12, 1e-5])),
+        initializer_range=draw(st.sampled_from([0.02, 0.3])),
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+
+
+@st.composite
+def cases(draw):
+    cfg = draw(configs())
+    head = draw(st.sampled_from(HEADS))
+    if head == "BertLMHeadModel":
+        cfg["is_decoder"] = True
+    if head == "BertForSequenceClassification":
+        cfg["num_labels"] = draw(st.integers(1, 4))
+        if cfg["num_labels"] > 1:
+            cfg["problem_type"] = draw(st.sampled_from([None, "multi_label_classification"]))
+    if head == "BertForTokenClassification":
+        cfg["num_labels"] = draw(st.integers(1, 5))
+    if head in ("BertForMaskedLM", "BertForPreTraining", "BertLMHeadModel"):
+        cfg["tie_word_embeddings"] = draw(st.booleans())
+    batch = draw(st.integers(1, 3))
+    seq = draw(st.integers(1, min(12, cfg["max_position_embeddings"])))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return cfg, head, batch, seq, seed, draw(st.booleans()), draw(st.booleans())
+
+
+def make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels):
+    choices = 2 if head == "BertForMultipleChoice" else None
+    shape = (batch, choices, seq) if choices else (batch, seq)
+    ids = rng.integers(0, cfg["vocab_size"], size=shape)
+    lengths = rng.integers(1, seq + 1, size=shape[:-1])
+    mask = (np.arange(seq) < lengths[..., None]).astype(np.int64)  # right padding, >= 1 real token
+    if rng.random() < 0.3:  # sometimes an arbitrary pattern, including holes
+        mask = (rng.random(shape) < 0.7).astype(np.int64)
+    inputs = {"input_ids": ids, "attention_mask": mask,
+              "token_type_ids": rng.integers(0, cfg["type_vocab_size"], size=shape)}
+    if use_head_mask:
+        n, layers = cfg["num_attention_heads"], cfg["num_hidden_layers"]
+        hm_shape = (n,) if rng.random() < 0.5 else (layers, n)
+        inputs["head_mask"] = rng.choice([0.0, 0.5, 1.0], size=hm_shape).astype(np.float32)
+    if with_labels:
+        v, k = cfg["vocab_size"], cfg.get("num_labels", 2)
+        if head in ("BertForMaskedLM", "BertLMHeadModel", "BertForPreTraining"):
+            lab = rng.integers(0, v, size=shape)
+            lab[rng.random(shape) < 0.3] = -100
+            inputs["labels"] = lab
+            if head == "BertForPreTraining":
+                inputs["next_sentence_label"] = rng.integers(0, 2, size=(batch,))
+        elif head == "BertForNextSentencePrediction":
+            inputs["labels"] = rng.integers(0, 2, size=(batch,))
+        elif head == "BertForSequenceClassification":
+            if k == 1:
+                inputs["labels"] = rng.standard_normal(batch).astype(np.float32)
+            elif cfg.get("problem_type") == "multi_label_classification":
+                inputs["labels"] = (rng.random((batch, k)) < 0.5).astype(np.float32)
+            else:
+                inputs["labels"] = rng.integers(0, k, size=(batch,))
+        elif head == "BertForMultipleChoice":
+            inputs["labels"] = rng.integers(0, choices, size=(batch,))
+        elif head == "BertForTokenClassification":
+            lab = rng.integers(0, k, size=shape)
+            lab[mask == 0] = -100
+            inputs["labels"] = lab
+        elif head == "BertForQuestionAnswering":
+            inputs["start_positions"] = rng.integers(-2, seq + 3, size=(batch,))
+            inputs["end_positions"] = rng.integers(-2, seq + 3, size=(batch,))
+    return inputs
+
+
+def run_both(torch, transformers, cfg, head, inputs, seed, dtype, directory):
+    torch.manual_seed(seed)
+    hf_cfg = transformers.BertConfig(**cfg, attn_implementation="eager")
+    model = getattr(transformers, head)(hf_cfg).eval()
+    model.save_pretrained(directory, safe_serialization=True)
+    if dtype == "float64":
+        model = model.double()
+    kwargs = {k: to_torch(torch, v) for k, v in inputs.items()}
+    if dtype == "float64":
+        kwargs = {k: (v.double() if v.is_floating_point() else v) for k, v in kwargs.items()}
+    with torch.no_grad():
+        ref = model(**kwargs, output_hidden_states=True, output_attentions=True)
+    mine = getattr(refimpl, head).from_pretrained(directory, dtype=dtype)(
+        **inputs, output_hidden_states=True, output_attentions=True
+    )
+    return refimpl_outputs(mine), hf_outputs(ref)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_random_models_match_transformers(case):
+    torch, transformers = reference()
+    cfg, head, batch, seq, seed, use_head_mask, with_labels = case
+    rng = np.random.default_rng(seed)
+    inputs = make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels)
+    for dtype in ("float32", "float64"):
+        with tempfile.TemporaryDirectory() as d:
+            mine, ref = run_both(torch, transformers, cfg, head, inputs, seed, dtype, d)
+        assert_outputs_match(mine, ref, dtype, context=f"{head} {dtype} cfg={cfg} batch={batch} seq={seq}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(configs(), st.integers(1, 3), st.integers(1, 8), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_cross_attention_decoder_matches_transformers(cfg, batch, seq, enc_len, seed):
+    """BertLMHeadModel with cross-attention: encoder states and their padding mask, float32 and float64."""
+    torch, transformers = reference()
+    cfg = {**cfg, "is_decoder": True, "add_cross_attention": True}
+    rng = np.random.default_rng(seed)
+    inputs = make_inputs(rng, cfg, "BertLMHeadModel", batch, min(seq, cfg["max_position_embeddings"]), False, True)
+    inputs["encoder_hidden_states"] = rng.standard_normal((batch, enc_len, cfg["hidden_size"])).astype(np.float32)
+    inputs["encoder_attention_mask"] = (np.arange(enc_len) < rng.integers(1, enc_len + 1, size=(batch, 1))).astype(np.int64)
+    for dtype in ("float32", "float64"):
+        with tempfile.TemporaryDirectory() as d:
+            mine, ref = run_both(torch, transformers, cfg, "BertLMHeadModel", inputs, seed, dtype, d)
+        assert "cross_attentions.0" in mine
+        assert_outputs_match(mine, ref, dtype, context=f"cross-attention decoder {dtype} cfg={cfg}")
+
+
+def test_cached_decoder_matches_transformers_cache():
+    """BertModel decoder with use_cache: prompt, then one token at a time through each library's cache."""
+    torch, transformers = reference()
+    cfg = dict(vocab_size=57, hidden_size=24, num_attention_heads=3, num_hidden_layers=2, intermediate_size=31,
+               max_position_embeddings=32, is_decoder=True, position_embedding_type="relative_key_query",
+               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(7)
+    hf = transformers.BertModel(transformers.BertConfig(**cfg, attn_implementation="eager")).eval()
+    rng = np.random.default_rng(7)
+    ids = rng.integers(1, 57, size=(2, 9))
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d)
+        mine = refimpl.BertModel.from_pretrained(d)
+    hf_past, my_past = None, None
+    for start, stop in [(0, 5), (5, 6), (6, 7), (7, 9)]:
+        chunk = ids[:, start:stop]
+        mask = np.ones((2, stop), dtype=np.int64)
+        with torch.no_grad():
+            r = hf(input_ids=torch.from_numpy(chunk), attention_mask=torch.from_numpy(mask), past_key_values=hf_past,
+                   use_cache=True, output_attentions=True)
+        m = mine(input_ids=chunk, attention_mask=mask, past_key_values=my_past, use_cache=True, output_attentions=True)
+        hf_past, my_past = r.past_key_values, m.past_key_values
+        assert my_past.length == stop
+        assert_outputs_match(refimpl_outputs(m), hf_outputs(r), "float32", context=f"cached step [{start}:{stop})")

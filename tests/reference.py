@@ -57,18 +57,38 @@ def refimpl_outputs(out) -> dict:
     return flat
 
 
-def assert_outputs_match(mine: dict, ref: dict, dtype, context=""):
-    """Every reference tensor must be present in ``mine`` and within the tolerance table's bounds."""
+def assert_outputs_match(mine: dict, ref: dict, dtype, context="", padding_mask=None):
+    """Every reference tensor must be present in ``mine`` and within the tolerance table's bounds.
+
+    With ``padding_mask`` [B, S] (0 = padding), hidden states and attention rows at padded query positions
+    are held to the table's ``*_pad`` rows and the real positions to the normal rows.
+    """
     from refimpl.compare import compare
-    from tolerances import bounds
+    from tolerances import bounds, TOLERANCES
 
     assert set(ref) <= set(mine), f"{context}: refimpl lacks outputs {sorted(set(ref) - set(mine))}"
     failures = []
+    table = TOLERANCES[np.dtype(dtype).name]
     for name in ref:
-        atol, rtol = bounds(name.split(".")[0], dtype)
-        if name == "loss" and ref[name].dtype == np.float32:
+        field = name.split(".")[0]
+        atol, rtol = bounds(field, dtype)
+        if field == "loss" and ref[name].dtype == np.float32:
             atol, rtol = bounds("loss", np.float32)
-        report = compare(name, mine[name], ref[name], atol, rtol)
+        got, want = mine[name], ref[name]
+        kind = "attn" if "attentions" in field else "hidden" if "hidden" in field else None
+        if padding_mask is not None and kind is not None:
+            real = padding_mask.astype(bool)
+            if kind == "attn":  # [B, N, S, T]: select query rows
+                g, w = np.moveaxis(got, 1, 2), np.moveaxis(want, 1, 2)
+            else:
+                g, w = got, want
+            pad_atol, pad_rtol = table[kind + "_pad"]
+            for label, sel, (a, r) in (("real", real, (atol, rtol)), ("padded", ~real, (pad_atol, pad_rtol))):
+                report = compare(f"{name}[{label} positions]", g[sel], w[sel], a, r)
+                if not report.ok:
+                    failures.append(str(report))
+            continue
+        report = compare(name, got, want, atol, rtol)
         if not report.ok:
             failures.append(str(report))
     assert not failures, f"{context}\n" + "\n".join(failures)

@@ -6,6 +6,8 @@ A bound is ``|got - want| <= atol + rtol * |want|``. Each row says why it is wha
 |---|---|---|---|
 | hidden  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | LayerNorm outputs are O(1); float32 rounding (eps 6e-8) accumulated over D-length dot products and L layers in a different summation order than torch's gives ~1e-6 |
 | attn    | 5e-6 / 0    | 1e-12 / 0     | probabilities lie in [0, 1]; an error e in a score moves p by about e*p*(1-p). The random tests use weights with std 0.3, giving scores up to ~30 whose float32 rounding (~2e-6) moved p by up to 1.1e-6 (measured); MiniLM stays under 1.2e-6 |
+| hidden at padding positions | 2e-4 / 0 | 1e-10 / 1e-10 | only where the caller passes the padding mask (MiniLM test): outputs at padded query positions are ill-conditioned in the real checkpoint; measured, refimpl float32 is 3.8e-5 and torch float32 6.1e-5 from the float64 result there (they differ by up to 8.2e-5), while real positions agree to 3e-6 |
+| attn at padding query rows | 5e-5 / 0 | 1e-12 / 0 | same cause: rows of padded queries differed by up to 8.3e-6 in MiniLM |
 | logits  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | one more projection of hidden states; logits can be O(10), hence the relative part |
 | loss    | 1e-5 / 1e-5 | 1e-10 / 1e-10 | a mean of log-softmax values; transformers computes the causal LM loss in float32 even for float64 models, so that row uses float32 bounds |
 | pooler  | 1e-5 / 1e-5 | 1e-10 / 1e-10 | tanh of a projection of the first hidden state |
@@ -14,8 +16,8 @@ A bound is ``|got - want| <= atol + rtol * |want|``. Each row says why it is wha
 import numpy as np
 
 TOLERANCES = {
-    "float32": {"hidden": (1e-5, 1e-5), "attn": (5e-6, 0.0), "logits": (1e-5, 1e-5), "loss": (1e-5, 1e-5), "pooler": (1e-5, 1e-5)},
-    "float64": {"hidden": (1e-10, 1e-10), "attn": (1e-12, 0.0), "logits": (1e-10, 1e-10), "loss": (1e-10, 1e-10), "pooler": (1e-10, 1e-10)},
+    "float32": {"hidden": (1e-5, 1e-5), "attn": (5e-6, 0.0), "hidden_pad": (2e-4, 0.0), "attn_pad": (5e-5, 0.0), "logits": (1e-5, 1e-5), "loss": (1e-5, 1e-5), "pooler": (1e-5, 1e-5)},
+    "float64": {"hidden": (1e-10, 1e-10), "attn": (1e-12, 0.0), "hidden_pad": (1e-10, 1e-10), "attn_pad": (1e-12, 0.0), "logits": (1e-10, 1e-10), "loss": (1e-10, 1e-10), "pooler": (1e-10, 1e-10)},
 }
 
 

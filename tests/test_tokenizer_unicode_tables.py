@@ -68,6 +68,9 @@ def derive_tables() -> dict:
     assert set(clean.values()) <= {"", " "}
     assert all(v == f" {c} " for c, v in chinese.items())
 
+    for norm in (bert(), bert(lowercase=False)):
+        assert norm.normalize_str(SEP) == SEP
+    chars = chars + [SEP]
     # BertPreTokenizer: which chars are dropped (whitespace) and which stand alone (punctuation)
     pre = pre_tokenizers.BertPreTokenizer()
     split_ws, punct = set(), set()
@@ -86,9 +89,14 @@ def derive_tables() -> dict:
     nfd = normalizers.NFD()
     ccc = {}
     for c in chars:
-        if unicodedata.combining(c) and strip.get(c, c) == c:
-            if nfd.normalize_str("\u0345" + c) == c + "\u0345":
-                ccc[c] = unicodedata.combining(c)
+        if unicodedata.combining(c) and (c == "\u0345" or nfd.normalize_str("\u0345" + c) == c + "\u0345"):
+            ccc[c] = unicodedata.combining(c)
+    decomposition = {c: d for c, d in _per_char(nfd, chars[:-1]).items() if not 0xAC00 <= ord(c) <= 0xD7A3}
+    # accent stripping == NFD, then drop the chars that strip to nothing (how refimpl's aligned path does it)
+    stripped_away = {c for c, v in strip.items() if v == ""}
+    for c in chars[:-1]:
+        if not 0xAC00 <= ord(c) <= 0xD7A3:
+            assert "".join(x for x in decomposition.get(c, c) if x not in stripped_away) == strip.get(c, c), hex(ord(c))
     # Hangul syllables decompose algorithmically (Unicode ch. 3.12); refimpl computes them, so check, then drop
     for cp in range(0xAC00, 0xD7A4):
         assert strip[chr(cp)] == hangul_nfd(chr(cp)), hex(cp)
@@ -102,7 +110,8 @@ def derive_tables() -> dict:
         "STRIP_REMOVED": _ranges(ord(c) for c, v in strip.items() if v == ""),
         "STRIP_MAP": {ord(c): v for c, v in strip.items() if v != ""},
         "LOWER_MAP": {ord(c): v for c, v in lower.items()},
-        "NONSTARTER_CCC": {ord(c): v for c, v in ccc.items()},
+        "NFD_CCC": {ord(c): v for c, v in ccc.items()},
+        "NFD_MAP": {ord(c): v for c, v in decomposition.items()},
     }
 
 

@@ -191,19 +191,12 @@ class TokenizerBase:
         return [self.convert_tokens_to_ids(t) for t in tokens]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
-        """Id (or list of ids) -> token(s); an id outside the vocabulary gives ``unk_token`` (slow) or is
-        dropped from a list (fast, as the Rust tokenizer does; a single unknown id gives None)."""
+        """Id (or list of ids) -> token(s); an id outside the vocabulary gives ``unk_token`` (slow) or
+        None (fast, as transformers' fast tokenizer)."""
         if isinstance(ids, (int, np.integer)):
             return self._id_to_token(int(ids))
         special = set(self.all_special_ids) if skip_special_tokens else ()
-        out = []
-        for i in _to_id_list(ids):
-            if i in special:
-                continue
-            token = self._id_to_token(i)
-            if token is not None:
-                out.append(token)
-        return out
+        return [self._id_to_token(i) for i in _to_id_list(ids) if i not in special]
 
     def _id_to_token(self, index: int):
         token = self.ids_to_tokens.get(index)
@@ -301,6 +294,8 @@ class TokenizerBase:
         for i, t in enumerate(texts):
             _check_text(t, f"text[{i}]" if batched else "text")
         pairs = None
+        if self.flavour == "fast" and not batched and text_pair == "":
+            text_pair = None  # transformers' fast _encode_plus tests `if text_pair`: an empty pair is no pair
         if text_pair is not None:
             if batched != isinstance(text_pair, (list, tuple)):
                 raise InputTypeError(
@@ -555,7 +550,7 @@ def _truncate_slow(n0: int, n1, strategy: str, max_length: int, n_special: int):
     """transformers' ``truncate_sequences``: lengths to keep (an impossible request leaves both untouched)."""
     total = n0 + (n1 or 0) + n_special
     to_remove = total - max_length
-    if to_remove <= 0:
+    if to_remove <= 0 or max_length == 0:  # transformers tests `max_length and ...`: 0 means no truncation
         return n0, n1
     if strategy == "only_first" or (strategy == "longest_first" and n1 is None):
         if n0 > to_remove:

@@ -97,9 +97,10 @@ class FastNormalizer:
         self.strip_accents = bool(lowercase if strip_accents is None else strip_accents)
         self.lowercase = bool(lowercase)
         self._table: dict[int, str] = {}
-        # the only non-local step: NFD's canonical reordering of the marks that stripping leaves in place
+        # the only non-local step: NFD's canonical reordering of marks (only visible if one survives)
+        survivors = [c for c in T.NFD_CCC if chr(c) not in _STRIP_REMOVED]
         self._reorder = (
-            re.compile("[" + "".join(re.escape(chr(c)) for c in T.NONSTARTER_CCC) + "]")
+            re.compile("[" + "".join(re.escape(chr(c)) for c in survivors) + "]")
             if self.strip_accents
             else None
         )
@@ -143,25 +144,42 @@ class FastNormalizer:
         return out
 
     def normalize_aligned(self, text: str) -> tuple[str, list[int]]:
-        """Normalized text and, for each of its characters, the index of the source character."""
-        chars: list[str] = []
-        align: list[int] = []
+        """Normalized text and, for each of its characters, the index of the source character.
+
+        With accent stripping this runs NFD for real (decompose, reorder the marks, then drop Mn), because
+        the Rust library keeps alignments by position through the reordering: a surviving mark takes the
+        source index of the slot it lands in.
+        """
+        if self._reorder is None:
+            chars: list[str] = []
+            align: list[int] = []
+            for i, c in enumerate(text):
+                m = self._mapped(ord(c))
+                chars.extend(m)
+                align.extend([i] * len(m))
+            return "".join(chars), align
+        pre = FastNormalizer(self.clean_text, self.handle_chinese_chars, False, False)
+        chars, align = [], []
         for i, c in enumerate(text):
-            m = self._mapped(ord(c))
-            chars.extend(m)
-            align.extend([i] * len(m))
-        if self._reorder is not None:
-            chars, align = _canonical_reorder(chars, align)
-        return "".join(chars), align
+            for d in pre._mapped(ord(c)):
+                cp = ord(d)
+                dec = hangul_decompose(d) if 0xAC00 <= cp <= 0xD7A3 else T.NFD_MAP.get(cp, d)
+                chars.extend(dec)
+                align.extend([i] * len(dec))
+        _canonical_reorder(chars)
+        keep = [k for k, c in enumerate(chars) if c not in _STRIP_REMOVED]
+        out, out_align = [], []
+        for k in keep:
+            low = T.LOWER_MAP.get(ord(chars[k]), chars[k]) if self.lowercase else chars[k]
+            out.append(low)
+            out_align.extend([align[k]] * len(low))
+        return "".join(out), out_align
 
 
-def _canonical_reorder(chars: list[str], align: list[int]) -> tuple[list[str], list[int]]:
-    """Stable-sort each run of non-starters by canonical combining class (the NFD reordering step).
-
-    Only marks that survive accent stripping matter (the stripped ones are gone, and removing elements
-    from a stably sorted run leaves the rest sorted), and only with the Rust library's combining classes.
-    """
-    ccc = T.NONSTARTER_CCC
+def _canonical_reorder(chars: list[str]) -> None:
+    """NFD's canonical ordering, in place: stable-sort each run of non-starters by combining class
+    (the Rust library's classes, ``NFD_CCC``)."""
+    ccc = T.NFD_CCC
     i, n = 0, len(chars)
     while i < n:
         if ord(chars[i]) in ccc:
@@ -169,13 +187,10 @@ def _canonical_reorder(chars: list[str], align: list[int]) -> tuple[list[str], l
             while j < n and ord(chars[j]) in ccc:
                 j += 1
             if j - i > 1:
-                run = sorted(range(i, j), key=lambda k: ccc[ord(chars[k])])
-                chars[i:j] = [chars[k] for k in run]
-                align[i:j] = [align[k] for k in run]
+                chars[i:j] = sorted(chars[i:j], key=lambda c: ccc[ord(c)])
             i = j
         else:
             i += 1
-    return chars, align
 
 
 _FAST_WORD_RE = re.compile(

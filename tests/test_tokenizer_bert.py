@@ -61,7 +61,7 @@ def _check_decode(ours, ref, ids):
             ), (ids, skip, clean)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=400)
 @given(s=text(SPECIALS))
 def test_fast_single_text(pair_fast, s):
     ours, ref = pair_fast
@@ -73,7 +73,7 @@ def test_fast_single_text(pair_fast, s):
     _check_decode(ours, ref, expected["input_ids"])
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=400)
 @given(s=text(SPECIALS))
 def test_legacy_single_text(pair_slow, s):
     ours, ref = pair_slow
@@ -95,7 +95,7 @@ def test_decode_arbitrary_ids(pair_fast, pair_slow, ids):
 TRUNCATION = st.sampled_from([True, "longest_first", "only_first", "only_second"])
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=250)
 @given(a=text(SPECIALS, 6), b=text(SPECIALS, 6), truncation=TRUNCATION, max_length=st.integers(0, 30),
        add_special_tokens=st.booleans(), side=st.sampled_from(["right", "left"]))  # fmt: skip
 def test_pairs_truncation(pair_fast, pair_slow, a, b, truncation, max_length, add_special_tokens, side):
@@ -110,7 +110,7 @@ def test_pairs_truncation(pair_fast, pair_slow, a, b, truncation, max_length, ad
         ours.truncation_side = ref.truncation_side = "right"
 
 
-@settings(SETTINGS, max_examples=120)
+@settings(SETTINGS, max_examples=150)
 @given(batch=st.lists(text(SPECIALS, 5), min_size=1, max_size=4), pairs=st.booleans(),
        padding=st.sampled_from([True, "longest", "max_length", False]), multiple=st.sampled_from([None, 4, 8]),
        side=st.sampled_from(["right", "left"]), truncation=st.sampled_from([None, True, "only_first"]),

@@ -285,8 +285,8 @@ class BertTokenizerLegacy(_BertBase):
         return "".join(out)
 
     def _tokenize_with_offsets(self, text: str, want_offsets: bool):
-        if self.do_lower_case:
-            text = self._lowercase_outside_specials(text)
+        if self.do_lower_case and self.do_basic_tokenize:  # transformers reads do_lower_case off the
+            text = self._lowercase_outside_specials(text)  # BasicTokenizer: without one, nothing is lowercased
         tokens: list[str] = []
         never = set(self.never_split)
         for start, end, special in self._split_special(text):

@@ -61,10 +61,10 @@ def cases(draw):
     batch = draw(st.integers(1, 3))
     seq = draw(st.integers(1, min(12, cfg["max_position_embeddings"])))
     seed = draw(st.integers(0, 2**31 - 1))
-    return cfg, head, batch, seq, seed, draw(st.booleans()), draw(st.booleans())
+    return cfg, head, batch, seq, seed, draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(["ids", "ids", "position_ids", "inputs_embeds"]))
 
 
-def make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels):
+def make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels, variant="ids"):
     choices = 2 if head == "BertForMultipleChoice" else None
     shape = (batch, choices, seq) if choices else (batch, seq)
     ids = rng.integers(0, cfg["vocab_size"], size=shape)
@@ -74,6 +74,11 @@ def make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels):
         mask = (rng.random(shape) < 0.7).astype(np.int64)
     inputs = {"input_ids": ids, "attention_mask": mask,
               "token_type_ids": rng.integers(0, cfg["type_vocab_size"], size=shape)}
+    if variant == "position_ids":  # arbitrary positions, not just 0..S-1
+        inputs["position_ids"] = rng.integers(0, cfg["max_position_embeddings"], size=shape)
+    elif variant == "inputs_embeds":  # embeddings given directly instead of ids
+        inputs["inputs_embeds"] = rng.standard_normal(shape + (cfg["hidden_size"],)).astype(np.float32)
+        del inputs["input_ids"]
     if use_head_mask:
         n, layers = cfg["num_attention_heads"], cfg["num_hidden_layers"]
         hm_shape = (n,) if rng.random() < 0.5 else (layers, n)
@@ -119,6 +124,8 @@ def run_both(torch, transformers, cfg, head, inputs, seed, dtype, directory):
         kwargs = {k: (v.double() if v.is_floating_point() else v) for k, v in kwargs.items()}
     with torch.no_grad():
         ref = model(**kwargs, output_hidden_states=True, output_attentions=True)
+    if dtype == "float64":
+        inputs = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in inputs.items()}
     mine = getattr(refimpl, head).from_pretrained(directory, dtype=dtype)(
         **inputs, output_hidden_states=True, output_attentions=True
     )
@@ -129,9 +136,9 @@ def run_both(torch, transformers, cfg, head, inputs, seed, dtype, directory):
 @given(cases())
 def test_random_models_match_transformers(case):
     torch, transformers = reference()
-    cfg, head, batch, seq, seed, use_head_mask, with_labels = case
+    cfg, head, batch, seq, seed, use_head_mask, with_labels, variant = case
     rng = np.random.default_rng(seed)
-    inputs = make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels)
+    inputs = make_inputs(rng, cfg, head, batch, seq, use_head_mask, with_labels, variant)
     for dtype in ("float32", "float64"):
         with tempfile.TemporaryDirectory() as d:
             mine, ref = run_both(torch, transformers, cfg, head, inputs, seed, dtype, d)

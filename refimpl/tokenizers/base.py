@@ -336,6 +336,8 @@ class TokenizerBase:
             if side not in ("left", "right"):
                 raise TokenizerError(f"padding_side={side!r}; use 'left' or 'right'")
             for row in rows:
+                if self.flavour == "slow" and not batched and not row["input_ids"]:
+                    continue  # transformers' slow pad() returns an empty single example unpadded
                 _pad_row(row, target, side, self.pad_token_id, self.pad_token_type_id)
 
         if return_token_type_ids is None:

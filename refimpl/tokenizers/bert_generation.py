@@ -105,6 +105,19 @@ class BertGenerationTokenizer(TokenizerBase):
     def _template(self, pair: bool) -> list:
         return [Seq(0, 0), Seq(1, 1)] if pair else [Seq(0, 0)]
 
+    def _assemble(self, ids0, ids1, offs0, offs1, add_special_tokens: bool) -> dict:
+        """As the base, but token type ids as transformers' generic ``create_token_type_ids_from_sequences``
+        makes them: it counts a [CLS] and a [SEP] slot whenever those tokens are *defined*, so with
+        ``sep_token="<::::>"`` the type ids are one longer than the ids per sequence (a transformers quirk,
+        reproduced: ``tok("a")`` gives ``input_ids`` of length 1 and ``token_type_ids`` of length 2)."""
+        row = super()._assemble(ids0, ids1, offs0, offs1, add_special_tokens)
+        if add_special_tokens:
+            extra = int(self.cls_token is not None) + int(self.sep_token is not None)
+            row["token_type_ids"] = [0] * (len(ids0) + extra)
+            if ids1 is not None:
+                row["token_type_ids"] += [1] * (len(ids1) + int(self.sep_token is not None))
+        return row
+
     def _tokenize_with_offsets(self, text: str, want_offsets: bool):
         tokens: list[str] = []
         pos = 0

@@ -288,7 +288,7 @@ class TokenizerBase:
                 "padding_side/return_tensors/return_* options"
             )
         if text is None:
-            raise InputTypeError("text is None: pass a str, or a list of str for a batch")
+            raise InputTypeError("text must be a str (or a list of str for a batch), got NoneType None")
         batched = isinstance(text, (list, tuple))
         texts = list(text) if batched else [text]
         for i, t in enumerate(texts):

@@ -7,6 +7,8 @@ transformers 4.57.6 (label -100 is ignored; see each class for its loss).
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from ..backend import array_module as _xp
@@ -99,6 +101,20 @@ def lm_head_shapes(cfg):
     return shapes
 
 
+class BertInputs(NamedTuple):
+    """Checked inputs of one BERT forward, on the model's backend."""
+
+    input_ids: Any  # [B, S] int64, or None when inputs_embeds is given
+    inputs_embeds: Any  # [B, S, D] or None
+    token_type_ids: Any  # [B, S]
+    position_ids: Any  # [B or 1, S]
+    self_mask: Any  # additive, [B, 1, 1 or S, T]
+    cross_mask: Any  # additive, [B, 1, 1 or S, E], or None
+    encoder_hidden_states: Any  # [B, E, D] or None
+    head_masks: list  # L entries, each [1, N, 1, 1] or None
+    cache: Any  # KVCache or None
+
+
 # --- the base model --------------------------------------------------------------------------------
 
 
@@ -114,10 +130,39 @@ class _BertBase(PreTrainedModel):
     def _run_bert(self, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                   head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                   past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None):
-        """Validate inputs, then embeddings -> encoder or decoder stack -> pooler (if present)."""
-        cfg, xp, dtype = self.config, self.xp, self.dtype
+        """Embeddings -> encoder (or decoder) stack -> pooler (if this model has one), on checked inputs."""
+        cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        x_in = self._prepare_inputs(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                                    encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
+        x = bert_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
+                            x_in.inputs_embeds)  # [B, S, D]
+        cache, cross_attentions = None, None
+        if cfg.is_decoder:
+            x, cache, hidden, attns, cross_attentions = decoder_stack(
+                p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks, x_in.cache, x_in.encoder_hidden_states,
+                x_in.cross_mask, output_hidden_states, output_attentions,
+            )
+        else:
+            x, hidden, attns = encoder_stack(p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks,
+                                             output_hidden_states, output_attentions)
+        pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
+            attentions=attns, cross_attentions=cross_attentions,
+        )
+
+    def _prepare_inputs(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
+                        encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache) -> "BertInputs":
+        """Check every input against the config (clear errors), fill transformers' defaults, build the masks.
+
+        Defaults: token types 0; positions P..P+S-1 after P cached ones; attention mask all ones over the
+        T = P + S keys; encoder mask all ones. Masks become additive: causal + padding for a decoder,
+        padding only for an encoder. A decoder called with use_cache (the config's default for decoders)
+        and no cache gets a fresh KVCache sized max_position_embeddings.
+        """
+        cfg, xp, dtype = self.config, self.xp, self.dtype
         use_cache = (cfg.use_cache if use_cache is None else use_cache) and cfg.is_decoder
 
         # ids or embeddings: [B, S]
@@ -150,7 +195,7 @@ class _BertBase(PreTrainedModel):
         if cache is not None:
             cache.check_room(s)
 
-        # positions and token types: [B, S]
+        # positions and token types: [B or 1, S]
         if position_ids is None:
             if total > cfg.max_position_embeddings:
                 raise InputError(
@@ -170,15 +215,14 @@ class _BertBase(PreTrainedModel):
             if token_type_ids.shape != (b, s):
                 raise InputError(f"token_type_ids has shape {token_type_ids.shape}, expected ({b}, {s}) like the input ids")
 
-        # masks
+        # self-attention mask: [B, 1, 1 or S, T]
         if attention_mask is None:
             attention_mask = xp.ones((b, total), dtype=dtype)
         else:
             attention_mask = self._mask(attention_mask, "attention_mask", [(b, total), (b, s, total)])
-        if cfg.is_decoder:
-            self_mask = causal_mask(attention_mask, s, dtype)  # [B, 1, S, T]
-        else:
-            self_mask = padding_mask(attention_mask, dtype)  # [B, 1, 1|S, T]
+        self_mask = causal_mask(attention_mask, s, dtype) if cfg.is_decoder else padding_mask(attention_mask, dtype)
+
+        # cross-attention: encoder states [B, E, D] (or K/V already in the cache) and mask [B, 1, 1 or S, E]
         cross_mask = None
         if encoder_hidden_states is not None:
             if not cfg.add_cross_attention:
@@ -193,35 +237,17 @@ class _BertBase(PreTrainedModel):
                 )
             encoder_hidden_states = self._floats(encoder_hidden_states, "encoder_hidden_states", eshape)
             e = eshape[1]
-            if encoder_attention_mask is None:
-                encoder_attention_mask = xp.ones((b, e), dtype=dtype)
-            else:
-                encoder_attention_mask = self._mask(encoder_attention_mask, "encoder_attention_mask", [(b, e), (b, s, e)])
-            cross_mask = padding_mask(encoder_attention_mask, dtype)  # [B, 1, 1|S, E]
         elif cache is not None and cache.cross_keys is not None:
             e = cache.cross_keys[0].shape[2]
+        if encoder_hidden_states is not None or (cache is not None and cache.cross_keys is not None):
             if encoder_attention_mask is None:
                 encoder_attention_mask = xp.ones((b, e), dtype=dtype)
             else:
                 encoder_attention_mask = self._mask(encoder_attention_mask, "encoder_attention_mask", [(b, e), (b, s, e)])
             cross_mask = padding_mask(encoder_attention_mask, dtype)
-        head_masks = self._head_masks(head_mask)
 
-        x = bert_embeddings(p.sub("embeddings."), cfg, input_ids, token_type_ids, position_ids, inputs_embeds)
-        cross_attentions = None
-        if cfg.is_decoder:
-            x, cache, hidden, attns, cross_attentions = decoder_stack(
-                p.sub("encoder."), cfg, x, self_mask, head_masks, cache, encoder_hidden_states, cross_mask,
-                output_hidden_states, output_attentions,
-            )
-        else:
-            x, hidden, attns = encoder_stack(p.sub("encoder."), cfg, x, self_mask, head_masks,
-                                             output_hidden_states, output_attentions)
-        pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None
-        return BaseModelOutputWithPoolingAndCrossAttentions(
-            last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
-            attentions=attns, cross_attentions=cross_attentions,
-        )
+        return BertInputs(input_ids, inputs_embeds, token_type_ids, position_ids, self_mask, cross_mask,
+                          encoder_hidden_states, self._head_masks(head_mask), cache)
 
     def _head_masks(self, head_mask):
         cfg = self.config

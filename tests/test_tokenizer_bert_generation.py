@@ -43,7 +43,7 @@ def pair(spm_dir):
     return BertGenerationTokenizer.from_pretrained(spm_dir), transformers.BertGenerationTokenizer.from_pretrained(spm_dir)
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=600)
 @given(s=text(SPECIALS))
 def test_single_text(pair, s):
     ours, ref = pair
@@ -57,7 +57,7 @@ def test_single_text(pair, s):
                 ref.decode(expected["input_ids"], skip_special_tokens=skip, clean_up_tokenization_spaces=clean)  # fmt: skip
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=200)
 @given(a=text(SPECIALS, 6), b=text(SPECIALS, 6), truncation=st.sampled_from([True, "only_first", "only_second"]),
        max_length=st.integers(0, 20), padding=st.sampled_from([False, True, "max_length"]))  # fmt: skip
 def test_pairs_and_batches(pair, a, b, truncation, max_length, padding):

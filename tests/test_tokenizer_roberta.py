@@ -55,7 +55,7 @@ def _call(tok, *args, **kwargs):
         return "raised"
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=600)
 @given(s=text(SPECIALS))
 def test_single_text_and_round_trip(pair, s):
     ours, slow, fast = pair
@@ -72,7 +72,7 @@ def test_single_text_and_round_trip(pair, s):
         assert ours.decode(ids) == prefix + s  # byte-level BPE loses nothing
 
 
-@settings(SETTINGS, max_examples=200)
+@settings(SETTINGS, max_examples=400)
 @given(s=text(max_fragments=8))
 def test_fast_agrees_on_ordinary_text(pair, s):
     """transformers' own two Roberta tokenizers disagree on some inputs (docs/tokenizers.md); where they
@@ -82,7 +82,7 @@ def test_fast_agrees_on_ordinary_text(pair, s):
         assert ours(s)["input_ids"] == fast(s)["input_ids"]
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=300)
 @given(a=text(SPECIALS, 6), b=text(SPECIALS, 6), truncation=st.sampled_from([True, "longest_first", "only_first",
        "only_second"]), max_length=st.integers(0, 24), padding=st.sampled_from([False, True, "max_length"]))  # fmt: skip
 def test_pairs_truncation_padding(pair, a, b, truncation, max_length, padding):

@@ -1,0 +1,339 @@
+"""EncoderDecoderModel: any refimpl encoder (BertModel, BertGenerationEncoder) feeding a decoder with
+cross-attention (BertLMHeadModel, BertGenerationDecoder) — bert2bert and friends, as transformers 4.57.6
+``modeling_encoder_decoder.py`` builds them.
+
+Dimension legend: B batch, S source length, T target length, D_enc / D_dec hidden sizes, V vocabulary.
+
+    encoder_hidden = encoder(input_ids, attention_mask).last_hidden_state       # [B, S, D_enc]
+    encoder_hidden = enc_to_dec_proj(encoder_hidden)   (only when D_enc != D_dec)  # [B, S, D_dec]
+    logits = decoder(decoder_input_ids, decoder_attention_mask,
+                     encoder_hidden_states=encoder_hidden, encoder_attention_mask=attention_mask)  # [B, T, V]
+
+Checkpoint layout (one directory): ``config.json`` with nested ``encoder`` / ``decoder`` configs and the
+tensors ``encoder.*``, ``decoder.*`` (each named as its own class names them) and ``enc_to_dec_proj.*``.
+Loss with ``labels`` [B, T] (transformers' EncoderDecoderModel, not the decoder's shifted loss): when no
+``decoder_input_ids`` are given they are ``labels`` shifted right with ``decoder_start_token_id`` in front
+and -100 replaced by ``pad_token_id`` (and, without a ``decoder_attention_mask``, the mask is
+``decoder_input_ids != pad_token_id``); loss = mean cross-entropy of logits [B*T, V] against labels,
+-100 ignored, in the logits' dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..backend import to_host
+from ..checkpoint import load_checkpoint_tensors
+from ..config import read_config_json
+from ..errors import CheckpointError, ConfigError, InputError
+from ..ops.linear import linear
+from ..ops.losses import IGNORE_INDEX, cross_entropy
+from ..outputs import Seq2SeqLMOutput
+from . import bert as _bert
+from .base import PreTrainedModel
+from .bert_generation import (
+    BertGenerationDecoder,
+    BertGenerationEncoder,
+    config_from_dict,
+    init_param,
+    warm_start_tensors,
+)
+from .bert_models import BertLMHeadModel, BertModel
+from .params import Params
+
+ENCODER_CLASSES = {"bert": BertModel, "bert-generation": BertGenerationEncoder}
+DECODER_CLASSES = {"bert": BertLMHeadModel, "bert-generation": BertGenerationDecoder}
+_TOP_LEVEL_TOKENS = ("pad_token_id", "decoder_start_token_id", "bos_token_id", "eos_token_id")
+
+
+@dataclass
+class EncoderDecoderConfig:
+    """An encoder config, a decoder config (``is_decoder`` and ``add_cross_attention`` set) and the
+    sequence-to-sequence token ids. Unknown top-level keys are kept in ``extra``."""
+
+    encoder: Any
+    decoder: Any
+    pad_token_id: Optional[int] = None
+    decoder_start_token_id: Optional[int] = None
+    bos_token_id: Optional[int] = None
+    eos_token_id: Any = None
+    tie_encoder_decoder: bool = False
+    model_type: str = "encoder-decoder"
+    is_encoder_decoder: bool = True
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        if not isinstance(data.get("encoder"), dict) or not isinstance(data.get("decoder"), dict):
+            raise ConfigError("an encoder-decoder config.json needs nested 'encoder' and 'decoder' objects")
+        known = {f.name for f in dataclasses.fields(cls)} - {"encoder", "decoder", "extra"}
+        cfg = cls(
+            encoder=config_from_dict(data["encoder"]),
+            decoder=config_from_dict(data["decoder"]),
+            **{k: v for k, v in data.items() if k in known},
+            extra={k: v for k, v in data.items() if k not in known and k not in ("encoder", "decoder")},
+        )
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_pretrained(cls, path):
+        return cls.from_dict(read_config_json(path))
+
+    @classmethod
+    def from_encoder_decoder_configs(cls, encoder_config, decoder_config, **kwargs):
+        """transformers' constructor: the decoder becomes a cross-attending decoder."""
+        decoder_config.is_decoder = True
+        decoder_config.add_cross_attention = True
+        cfg = cls(encoder=encoder_config, decoder=decoder_config, **kwargs)
+        cfg.validate()
+        return cfg
+
+    def validate(self):
+        if self.tie_encoder_decoder:
+            raise ConfigError("tie_encoder_decoder=True is not supported by refimpl; untie the checkpoint's weights")
+        if not (self.decoder.is_decoder and self.decoder.add_cross_attention):
+            raise ConfigError(
+                "the decoder config of an encoder-decoder needs is_decoder=True and add_cross_attention=True "
+                f"(got is_decoder={self.decoder.is_decoder}, add_cross_attention={self.decoder.add_cross_attention})"
+            )
+        if self.encoder.is_decoder:
+            raise ConfigError("the encoder config of an encoder-decoder must have is_decoder=False")
+        if self.decoder.extra.get("cross_attention_hidden_size") not in (None, self.encoder.hidden_size):
+            raise ConfigError(
+                f"decoder cross_attention_hidden_size={self.decoder.extra['cross_attention_hidden_size']} must equal "
+                f"the encoder's hidden_size={self.encoder.hidden_size}"
+            )
+
+    @property
+    def needs_projection(self) -> bool:
+        """transformers adds ``enc_to_dec_proj`` when the hidden sizes differ."""
+        return self.encoder.hidden_size != self.decoder.hidden_size
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("encoder", "decoder", "extra")}
+        d.update(self.extra)
+        d["encoder"] = self.encoder.to_dict()
+        d["decoder"] = self.decoder.to_dict()
+        return d
+
+
+def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
+    """[start, labels[:, :-1]] with -100 replaced by ``pad_token_id``.  labels [B, T] (host) -> [B, T]."""
+    if decoder_start_token_id is None:
+        raise ConfigError(
+            "decoder_start_token_id is not set; set config.decoder_start_token_id (bert2bert: the [CLS] id) "
+            "to build decoder inputs from labels"
+        )
+    if pad_token_id is None:
+        raise ConfigError("pad_token_id is not set; set config.pad_token_id to build decoder inputs from labels")
+    shifted = np.empty_like(labels)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    shifted[shifted == IGNORE_INDEX] = pad_token_id
+    return shifted
+
+
+class EncoderDecoderModel(PreTrainedModel):
+    """bert2bert-style sequence-to-sequence model. ``encoder`` / ``decoder`` are refimpl models sharing
+    this model's backend and dtype; ``params`` holds every tensor under its checkpoint name."""
+
+    config_class = EncoderDecoderConfig
+    is_encoder_decoder = True
+
+    def __init__(self, config, encoder, decoder, proj_params=None, xp=np, dtype=np.float32, load_report=None):
+        params = {f"encoder.{k}": v for k, v in encoder.params.items()}
+        params.update({f"decoder.{k}": v for k, v in decoder.params.items()})
+        params.update(proj_params or {})
+        super().__init__(config, params, xp=xp, dtype=dtype, load_report=load_report)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None):
+        """Load an encoder-decoder checkpoint directory (nested config.json, ``encoder.*`` / ``decoder.*``)."""
+        config = config or EncoderDecoderConfig.from_pretrained(path)
+        tensors, files = load_checkpoint_tensors(path)
+        return cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+
+    @classmethod
+    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):
+        groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}
+        for name, arr in tensors.items():
+            prefix = next((p for p in groups if name.startswith(p)), None)
+            if prefix is None:
+                raise CheckpointError(
+                    f"tensor {name} ({where}) belongs to neither encoder.*, decoder.* nor enc_to_dec_proj.*; "
+                    "is this an encoder-decoder checkpoint?"
+                )
+            groups[prefix][name if prefix == "enc_to_dec_proj." else name[len(prefix):]] = arr
+        enc_cls = ENCODER_CLASSES[config.encoder.model_type]
+        dec_cls = DECODER_CLASSES[config.decoder.model_type]
+        encoder = enc_cls.from_tensors(config.encoder, groups["encoder."], dtype, backend, where=f"{where} [encoder.*]")
+        decoder = dec_cls.from_tensors(config.decoder, groups["decoder."], dtype, backend, where=f"{where} [decoder.*]")
+        proj = cls._projection(config, groups["enc_to_dec_proj."], encoder.xp, encoder.dtype, where)
+        report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
+        return cls(config, encoder, decoder, proj, xp=encoder.xp, dtype=encoder.dtype, load_report=report)
+
+    @staticmethod
+    def _projection(config, tensors, xp, dtype, where):
+        want = {}
+        if config.needs_projection:
+            want = {"enc_to_dec_proj.weight": (config.decoder.hidden_size, config.encoder.hidden_size),
+                    "enc_to_dec_proj.bias": (config.decoder.hidden_size,)}
+        if set(tensors) != set(want):
+            raise CheckpointError(
+                f"{where}: enc_to_dec_proj tensors {sorted(tensors)} do not match the config, which needs "
+                f"{sorted(want) or 'none'} (encoder hidden_size {config.encoder.hidden_size}, decoder "
+                f"{config.decoder.hidden_size})"
+            )
+        for name, shape in want.items():
+            if tuple(tensors[name].shape) != shape:
+                raise CheckpointError(f"{where}: {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+        return {k: xp.asarray(v, dtype=dtype) for k, v in tensors.items()}
+
+    @classmethod
+    def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path,
+                                        dtype="float32", backend="numpy", seed=0, **kwargs):
+        """Warm start from two checkpoint directories, as transformers does.
+
+        The encoder is loaded as its base model (``is_decoder`` / ``add_cross_attention`` forced off); the
+        decoder as a causal LM with ``is_decoder`` and ``add_cross_attention`` forced on. Tensors the
+        decoder checkpoint lacks (cross-attention, the LM head's transform and bias, ``enc_to_dec_proj``)
+        are initialised from a numpy normal seeded with ``seed`` (LayerNorm 1/0, biases 0) and listed in
+        ``load_report["decoder"]["initialized"]``; dropped tensors (pooler, token types of BertGeneration,
+        other heads) in ``["ignored"]``.
+        kwargs: ``encoder_<field>`` / ``decoder_<field>`` override the encoder / decoder configs; other
+        keys (``pad_token_id``, ``decoder_start_token_id``, ``bos_token_id``, ``eos_token_id``) set the
+        top-level config (transformers would read ``decoder_start_token_id`` as a decoder field
+        ``start_token_id``; refimpl takes the evident meaning).
+        """
+        top = {k: kwargs.pop(k) for k in list(kwargs) if k in _TOP_LEVEL_TOKENS}
+        enc_over = {k[len("encoder_"):]: v for k, v in kwargs.items() if k.startswith("encoder_")}
+        dec_over = {k[len("decoder_"):]: v for k, v in kwargs.items() if k.startswith("decoder_")}
+        unknown = [k for k in kwargs if not k.startswith(("encoder_", "decoder_"))]
+        if unknown:
+            raise InputError(f"unknown arguments {unknown}; use encoder_<field>, decoder_<field> or {_TOP_LEVEL_TOKENS}")
+        enc_over.update(is_decoder=False, add_cross_attention=False)
+        dec_over.update(is_decoder=True, add_cross_attention=True)
+        enc_cfg = config_from_dict(read_config_json(encoder_pretrained_model_name_or_path), enc_over)
+        dec_cfg = config_from_dict(read_config_json(decoder_pretrained_model_name_or_path), dec_over)
+        config = EncoderDecoderConfig(encoder=enc_cfg, decoder=dec_cfg, **top)
+        config.validate()
+
+        enc_cls = ENCODER_CLASSES[enc_cfg.model_type]
+        dec_cls = DECODER_CLASSES[dec_cfg.model_type]
+        enc_tensors, enc_files = load_checkpoint_tensors(encoder_pretrained_model_name_or_path)
+        encoder = enc_cls.from_tensors(enc_cfg, enc_tensors, dtype, backend, files=enc_files,
+                                       where=str(encoder_pretrained_model_name_or_path))
+        dec_tensors, _ = load_checkpoint_tensors(decoder_pretrained_model_name_or_path)
+        shapes = dec_cls.param_shapes(dec_cfg)
+        mapped, report = warm_start_tensors(shapes, dec_tensors, "bert.", dec_cfg.initializer_range, seed)
+        decoder = dec_cls.from_tensors(dec_cfg, mapped, dtype, backend,
+                                       where=f"{decoder_pretrained_model_name_or_path} (warm start)")
+        decoder.load_report["ignored"] = sorted(set(decoder.load_report.get("ignored", [])) | set(report["ignored"]))
+        decoder.load_report["initialized"] = report["initialized"]
+        proj = {}
+        if config.needs_projection:
+            rng = np.random.default_rng(seed + 1)
+            shapes = {"enc_to_dec_proj.bias": (dec_cfg.hidden_size,),
+                      "enc_to_dec_proj.weight": (dec_cfg.hidden_size, enc_cfg.hidden_size)}
+            proj = {k: init_param(k, s, dec_cfg.initializer_range, rng) for k, s in sorted(shapes.items())}
+            decoder.load_report["initialized"] += sorted(proj)
+        proj = {k: encoder.xp.asarray(v, dtype=encoder.dtype) for k, v in proj.items()}
+        report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
+        return cls(config, encoder, decoder, proj, xp=encoder.xp, dtype=encoder.dtype, load_report=report)
+
+    # -- forward -----------------------------------------------------------------------------------
+    def encode(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
+               output_hidden_states=None):
+        """The encoder's output record, its ``last_hidden_state`` projected to the decoder's size."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        return out
+
+    def project(self, encoder_hidden):
+        """enc_to_dec_proj when the hidden sizes differ, else the identity. [B, S, D_enc] -> [B, S, D_dec]."""
+        if "enc_to_dec_proj.weight" in self.params:
+            return linear(encoder_hidden, self.params["enc_to_dec_proj.weight"], self.params["enc_to_dec_proj.bias"])
+        return encoder_hidden
+
+    def cross_kv(self, encoder_hidden):
+        """Every decoder layer's cross-attention keys and values from projected encoder states [B, S, D_dec]:
+        two tuples of L arrays [B, N, S, H]. Computed once per sequence (generation reuses them)."""
+        cfg = self.decoder.config
+        p = Params(self.decoder.params, "bert.encoder.")
+        keys, values = [], []
+        for i in range(cfg.num_hidden_layers):
+            k, v = _bert.cross_attention_kv(p.sub(f"layer.{i}.crossattention.self."), cfg, encoder_hidden)
+            keys.append(k)
+            values.append(v)
+        return tuple(keys), tuple(values)
+
+    def __call__(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
+                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True):
+        if encoder_outputs is None:
+            encoder_outputs = self.encode(input_ids, attention_mask, inputs_embeds, output_attentions,
+                                          output_hidden_states)
+        encoder_hidden = _last_hidden_state(encoder_outputs)  # [B, S, D_enc]
+        encoder_hidden = self.project(encoder_hidden)  # [B, S, D_dec]
+
+        labels_host = None
+        if labels is not None:
+            labels_host = np.asarray(to_host(labels))
+            if labels_host.dtype.kind not in "iu" or labels_host.ndim != 2:
+                raise InputError(f"labels must be integer ids of shape [batch, target_length], got {labels_host.dtype} {labels_host.shape}")
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = shift_tokens_right(labels_host, self.config.pad_token_id,
+                                                       self.config.decoder_start_token_id)
+                if decoder_attention_mask is None:
+                    decoder_attention_mask = (decoder_input_ids != self.config.pad_token_id).astype(np.int64)
+
+        dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
+                           inputs_embeds=decoder_inputs_embeds, encoder_hidden_states=encoder_hidden,
+                           encoder_attention_mask=attention_mask, past_key_values=past_key_values,
+                           use_cache=use_cache, output_attentions=output_attentions,
+                           output_hidden_states=output_hidden_states)
+        loss = None
+        if labels is not None:
+            v = self.decoder.config.vocab_size
+            target = self.decoder._labels(labels_host, "labels", dec.logits.shape[:2], v)
+            loss = cross_entropy(dec.logits.reshape(-1, v), target.reshape(-1))
+        enc = encoder_outputs if hasattr(encoder_outputs, "last_hidden_state") else None
+        return Seq2SeqLMOutput(
+            loss=loss, logits=dec.logits, past_key_values=dec.past_key_values,
+            decoder_hidden_states=dec.hidden_states, decoder_attentions=dec.attentions,
+            cross_attentions=dec.cross_attentions,
+            encoder_last_hidden_state=_last_hidden_state(encoder_outputs),
+            encoder_hidden_states=getattr(enc, "hidden_states", None),
+            encoder_attentions=getattr(enc, "attentions", None),
+        )
+
+    forward = __call__
+
+    def generate(self, inputs=None, **kwargs):
+        """Sequence-to-sequence generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
+        from ..generation import generate
+
+        return generate(self, inputs, **kwargs)
+
+    def get_encoder(self):
+        return self.encoder
+
+    def get_decoder(self):
+        return self.decoder
+
+
+def _last_hidden_state(encoder_outputs):
+    """encoder_outputs as a record (``last_hidden_state``), a tuple (first item) or an array [B, S, D]."""
+    if hasattr(encoder_outputs, "last_hidden_state"):
+        return encoder_outputs.last_hidden_state
+    if isinstance(encoder_outputs, (tuple, list)):
+        return encoder_outputs[0]
+    return encoder_outputs

@@ -8,8 +8,11 @@ Per decoder layer l:
     once from the encoder output on the first step and reused on every later step (None until then, and
     for decoders without cross-attention).
 
-Memory, in bytes, with L layers, B rows (batch x beams), N heads, H head size, dtype size s:
-    self:  2 * L * B * N * capacity * H * s     cross: 2 * L * B * N * S_enc * H * s
+Memory, in bytes, with L layers, B rows (batch x beams), N heads, H head size, dtype size s,
+E encoder length:
+    self:  2 * L * B * N * capacity * H * s     cross: 2 * L * B * N * E * H * s
+    total = 2 * L * B * N * H * s * (capacity + E)
+``generate`` allocates capacity = max_length - 1 (the last token is never fed back).
 (bert2bert from MiniLM: L=6, N*H=384, capacity 128, B=4, float32: 2*6*4*384*128*4 = 9.4 MB.)
 
 The value is immutable as a record (``length`` never changes in place): a step returns a new KVCache that
@@ -103,6 +106,34 @@ class KVCache:
             cross_keys=None if self.cross_keys is None else gather(self.cross_keys, None),
             cross_values=None if self.cross_values is None else gather(self.cross_values, None),
         )
+
+
+    def with_cross(self, cross_keys, cross_values) -> "KVCache":
+        """The same record holding precomputed cross-attention K/V (L arrays [B, N, E, H] each)."""
+        return dataclasses.replace(self, cross_keys=tuple(cross_keys), cross_values=tuple(cross_values))
+
+    def reorder_rows_in_place(self, index) -> "KVCache":
+        """Beam search's reorder, in place: row r of the self-attention K/V becomes old row ``index[r]``.
+
+        index: host int array [B]. Only rows whose source differs are copied, and only their filled
+        positions: cost 2 * L * changed_rows * N * length * H elements, zero when every beam continues
+        itself. The gathered source rows are materialised before the write, so overlapping moves are
+        safe. Cross-attention K/V are not touched: beam search only moves rows within one input's group
+        of beams, whose encoder K/V are identical. Returns ``self`` (the buffers are shared).
+        """
+        import numpy as np
+
+        index = np.asarray(index)
+        changed = np.nonzero(index != np.arange(index.shape[0]))[0]
+        if changed.size == 0 or self.length == 0:
+            return self
+        from .backend import array_module
+
+        xp = array_module(self.keys[0])
+        dst, src = xp.asarray(changed), xp.asarray(index[changed])
+        for buf in self.keys + self.values:
+            buf[dst, :, :self.length] = buf[src, :, :self.length]
+        return self
 
 
 def _empty_like_rows(buf, rows):

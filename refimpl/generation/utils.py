@@ -1,0 +1,381 @@
+"""``generate``: greedy search, multinomial sampling and beam search, step for step as transformers 4.57.6's
+``GenerationMixin.generate`` / ``_sample`` / ``_beam_search`` (the vectorised beam search, not the old
+BeamSearchScorer).
+
+Dimension legend: B inputs, K beams (num_beams), R = B*K rows (R = B * num_return_sequences when
+sampling several), V vocabulary, C current length of the decoder sequences, M max_length.
+
+The loop, per step:
+  1. the decoder runs on the new token(s) of every row with the KV cache (the whole prompt on step 1):
+     logits [R, V] of the last position, as float32 (transformers casts with ``.float()``);
+  2. beam search takes log_softmax; processors (logits_process.py) then modify the scores;
+  3. greedy: argmax; sampling: a draw from softmax(scores); beam search: the top 2K (more with several
+     eos tokens) continuations over K*V per input, then the K best unfinished ones continue and the
+     finished ones enter the hypotheses (length penalty (C + 1 - prompt)^length_penalty applied there);
+  4. the cache is reordered by the chosen beams (rows that keep their beam are not copied).
+Bookkeeping (sequences, beam scores, flags) lives on the host as numpy arrays; logits, log-softmax,
+processors and the top-k over K*V run on the model's backend; per step only [R] or [B, 2K] numbers cross.
+
+Sampling uses numpy's PCG64 seeded with ``seed`` (not torch's RNG, so draws differ from transformers'
+while following the same distribution): one uniform per row, inverse CDF on the backend. Beam sampling
+draws the 2K candidates without replacement with the Gumbel-top-k trick, which has exactly the law of
+``torch.multinomial(softmax(scores), 2K)`` without replacement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import array_module, to_host
+from ..cache import KVCache
+from ..errors import ConfigError, InputError
+from ..ops.softmax import log_softmax, softmax
+from .config import resolve_generation_config
+from .logits_process import apply_processors, build_processors
+from .outputs import BeamTrace, GenerateOutput
+
+BIG = np.float32(-1.0e9)  # transformers' "impossible" beam score
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+def _host_ids(value, name, vocab_size):
+    arr = np.asarray(to_host(value))
+    if arr.dtype.kind not in "iu" or arr.ndim != 2 or 0 in arr.shape:
+        raise InputError(f"{name} must be integer ids of shape [batch, length] (non-empty), got {arr.dtype} {arr.shape}")
+    if arr.min() < 0 or arr.max() >= vocab_size:
+        raise InputError(f"{name} contains {int(arr[(arr < 0) | (arr >= vocab_size)][0])}, outside [0, {vocab_size})")
+    return arr.astype(np.int64)
+
+
+def _host_mask(value, name, shape):
+    arr = np.asarray(to_host(value))
+    if arr.shape != tuple(shape):
+        raise InputError(f"{name} has shape {arr.shape}, expected {tuple(shape)} (2-D, like the ids)")
+    return arr.astype(np.int64)
+
+
+def _infer_mask(ids, pad, eos):
+    """transformers' _prepare_attention_mask_for_generation: ids != pad when the pad token occurs in the
+    ids and is not an eos token; otherwise all ones."""
+    if pad is not None and (ids == pad).any() and pad not in eos:
+        return (ids != pad).astype(np.int64)
+    return np.ones_like(ids)
+
+
+class _Session:
+    """The decoder side of one ``generate`` call: the model, its KV cache, the masks; ``step`` runs one
+    decoder call and returns float32 logits of the last position [R, V]."""
+
+    def __init__(self, model, is_ed, cache, enc_mask, dec_mask, max_length):
+        self.model, self.is_ed, self.cache = model, is_ed, cache
+        self.enc_mask = enc_mask  # [R, E] host or None (encoder-decoder)
+        self.mask = None  # [R, M] host: decoder / prompt mask, extended by ones each step
+        if dec_mask is not None:
+            self.mask = np.ones((dec_mask.shape[0], max_length), np.int64)
+            self.mask[:, :dec_mask.shape[1]] = dec_mask
+        self.calls = 0
+
+    def step(self, ids, cur):
+        """ids [R, C] host (tokens so far; C = cur). Feeds the tokens the cache has not seen yet."""
+        new = ids[:, self.cache.length:cur]  # [R, S]: whole prompt first, then one token
+        mask = None if self.mask is None else self.mask[:, :cur]
+        if self.is_ed:
+            out = self.model.decoder(input_ids=new, attention_mask=mask, encoder_attention_mask=self.enc_mask,
+                                     past_key_values=self.cache, use_cache=True)
+        else:
+            # transformers' prepare_inputs_for_generation: positions = cumsum(mask) - 1, 1 at padding
+            pos = np.cumsum(mask, axis=1) - 1
+            pos[mask == 0] = 1
+            out = self.model(input_ids=new, attention_mask=mask, position_ids=pos[:, self.cache.length:cur],
+                             past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        self.calls += 1
+        logits = out.logits[:, -1, :]  # [R, V]
+        return logits.astype(np.float32)  # a fresh copy: processors may write into it
+
+    def reorder(self, index):
+        self.cache = self.cache.reorder_rows_in_place(index)
+
+
+def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+             encoder_outputs=None, generation_config=None, seed=None, output_beam_trace=False, **kwargs):
+    """Generate token ids, with transformers' keyword names and defaults (see config.py for precedence).
+
+    model: an EncoderDecoderModel, or a decoder (BertLMHeadModel / BertGenerationDecoder with
+    ``is_decoder``). inputs: ids [B, S] — the encoder input, or the decoder-only prompt (left-padded).
+    Returns the sequences [B * num_return_sequences, C] (host int64) or, with return_dict_in_generate, a
+    :class:`GenerateOutput` (sequences, sequences_scores when output_scores and beam search, scores,
+    logits, beam_indices, and ``beam_trace`` when ``output_beam_trace``).
+    """
+    is_ed = bool(getattr(model, "is_encoder_decoder", False))
+    dcfg = model.decoder.config if is_ed else model.config
+    if not is_ed and not dcfg.is_decoder:
+        raise ConfigError(
+            f"{type(model).__name__} can only generate as a decoder: load it with is_decoder=True in its config"
+        )
+    explicit_max_length = "max_length" in kwargs and kwargs["max_length"] is not None
+    gc = resolve_generation_config(model, generation_config, kwargs)
+    xp = model.xp
+    vocab = dcfg.vocab_size
+    eos = gc.eos_list()
+    pad = gc.pad_token_id if gc.pad_token_id is not None else (eos[0] if eos else None)
+    expand = max(gc.num_beams, gc.num_return_sequences)
+
+    # --- inputs: decoder ids [B, L0], encoder side -------------------------------------------------
+    enc_mask = dec_mask = None
+    cross = None
+    if is_ed:
+        start = gc.decoder_start_token_id if gc.decoder_start_token_id is not None else gc.bos_token_id
+        if start is None:
+            raise InputError(
+                "decoder_start_token_id is not set (nor bos_token_id): pass decoder_start_token_id=... to "
+                "generate or set it in config.json (bert2bert uses the [CLS] id)"
+            )
+        if encoder_outputs is None:
+            if inputs is None:
+                raise InputError("give the encoder input ids (inputs) or encoder_outputs")
+            src = _host_ids(inputs, "inputs", model.encoder.config.vocab_size)
+            enc_mask = (_host_mask(attention_mask, "attention_mask", src.shape) if attention_mask is not None
+                        else _infer_mask(src, pad, eos))
+            encoder_outputs = model.encode(src, enc_mask)
+        elif attention_mask is not None:
+            enc_hidden = getattr(encoder_outputs, "last_hidden_state", encoder_outputs)
+            enc_mask = _host_mask(attention_mask, "attention_mask", enc_hidden.shape[:2])
+        enc_hidden = model.project(getattr(encoder_outputs, "last_hidden_state", encoder_outputs))  # [B, E, D]
+        b = enc_hidden.shape[0]
+        keys, values = model.cross_kv(enc_hidden)  # once per generate, on B rows
+        cross = tuple(xp.repeat(k, expand, axis=0) for k in keys), tuple(xp.repeat(v, expand, axis=0) for v in values)
+        if decoder_input_ids is None:
+            ids = np.full((b, 1), start, np.int64)
+        else:
+            ids = _host_ids(decoder_input_ids, "decoder_input_ids", vocab)
+            if decoder_attention_mask is not None:
+                dec_mask = _host_mask(decoder_attention_mask, "decoder_attention_mask", ids.shape)
+            if (ids[:, 0] != start).all():  # transformers prepends the start token
+                ids = np.concatenate([np.full((b, 1), start, np.int64), ids], axis=1)
+                if dec_mask is not None:
+                    dec_mask = np.concatenate([np.ones((b, 1), np.int64), dec_mask], axis=1)
+        if enc_mask is not None:
+            enc_mask = np.repeat(enc_mask, expand, axis=0)
+    else:
+        if inputs is None:
+            if gc.bos_token_id is None:
+                raise InputError("give a prompt (inputs) or set bos_token_id to start from it")
+            ids = np.full((1, 1), gc.bos_token_id, np.int64)
+        else:
+            ids = _host_ids(inputs, "inputs", vocab)
+        dec_mask = (_host_mask(attention_mask, "attention_mask", ids.shape) if attention_mask is not None
+                    else _infer_mask(ids, pad, eos))
+        b = ids.shape[0]
+    ids = np.repeat(ids, expand, axis=0)
+    if dec_mask is not None:
+        dec_mask = np.repeat(dec_mask, expand, axis=0)
+    prompt_len = ids.shape[1]
+
+    # --- lengths (transformers' _prepare_generated_length) -----------------------------------------
+    if gc.max_new_tokens is not None:
+        gc.max_length = gc.max_new_tokens + prompt_len
+    elif not explicit_max_length and gc.max_length == 20:
+        gc.max_length = 20 + prompt_len
+        if not is_ed:
+            gc.max_length = min(gc.max_length, dcfg.max_position_embeddings)
+    if gc.min_new_tokens is not None:
+        gc.min_length = gc.min_new_tokens + prompt_len
+    if prompt_len >= gc.max_length:
+        raise InputError(
+            f"the {'decoder input' if is_ed else 'prompt'} has {prompt_len} tokens but max_length={gc.max_length}; "
+            "set max_new_tokens (tokens to add) or a larger max_length"
+        )
+    if gc.max_length - 1 > dcfg.max_position_embeddings:
+        what = (f"max_new_tokens={gc.max_new_tokens} after {prompt_len} input tokens" if gc.max_new_tokens is not None
+                else f"max_length={gc.max_length}")
+        raise InputError(
+            f"{what} would feed the decoder {gc.max_length - 1} positions, more than its "
+            f"max_position_embeddings={dcfg.max_position_embeddings}; use at most "
+            f"max_new_tokens={dcfg.max_position_embeddings + 1 - prompt_len}"
+        )
+
+    rows = ids.shape[0]
+    cache = KVCache.allocate(xp, model.dtype, dcfg.num_hidden_layers, rows, dcfg.num_attention_heads,
+                             dcfg.head_size, gc.max_length - 1)
+    if cross is not None:
+        cache = cache.with_cross(*cross)
+    session = _Session(model, is_ed, cache, enc_mask, dec_mask, gc.max_length)
+    procs = build_processors(gc, prompt_len, vocab, eos)
+    rng = np.random.default_rng(seed)
+    if gc.num_beams > 1:
+        out = _beam_search(session, ids, b, gc, procs, eos, pad, vocab, rng, output_beam_trace)
+    else:
+        out = _greedy_or_sample(session, ids, gc, procs, eos, pad, rng)
+    out.decoder_calls = session.calls
+    return out if gc.return_dict_in_generate else out.sequences
+
+
+# --- greedy search and sampling --------------------------------------------------------------------
+
+
+def _sample_rows(probs, rng):
+    """One draw per row from probs [R, V] (backend): inverse CDF with u ~ U(0, 1] (a zero-probability
+    token is never drawn)."""
+    xp = array_module(probs)
+    cdf = xp.cumsum(probs, axis=-1)  # [R, V]
+    u = xp.asarray((1.0 - rng.random(probs.shape[0])).astype(np.float32))  # (0, 1]
+    target = u[:, None] * cdf[:, -1:]
+    idx = (cdf < target).sum(axis=-1)
+    return np.minimum(np.asarray(to_host(idx)), probs.shape[-1] - 1).astype(np.int64)
+
+
+def _greedy_or_sample(session, ids0, gc, procs, eos, pad, rng):
+    """transformers' _sample: argmax (or a draw) per row until every row has hit eos or max_length."""
+    rows, cur = ids0.shape
+    ids = np.zeros((rows, gc.max_length), np.int64)
+    ids[:, :cur] = ids0
+    unfinished = np.ones(rows, bool)
+    scores, raw = [], []
+    eos_arr = np.asarray(eos, np.int64)
+    while True:
+        logits = session.step(ids, cur)  # [R, V] float32
+        if gc.output_logits:
+            raw.append(logits.copy())
+        s = apply_processors(procs, ids[:, :cur], logits)
+        if gc.output_scores:
+            scores.append(s.copy())
+        if gc.do_sample:
+            nxt = _sample_rows(softmax(s), rng)
+        else:
+            nxt = np.asarray(to_host(s.argmax(axis=-1))).astype(np.int64)
+        if eos:
+            nxt = np.where(unfinished, nxt, pad)
+        ids[:, cur] = nxt
+        cur += 1
+        done = np.full(rows, cur >= gc.max_length)
+        if eos:
+            done |= np.isin(nxt, eos_arr)
+        unfinished &= ~done
+        if not unfinished.any():
+            break
+    return GenerateOutput(sequences=ids[:, :cur].copy(), scores=tuple(scores) if gc.output_scores else None,
+                          logits=tuple(raw) if gc.output_logits else None)
+
+
+# --- beam search ------------------------------------------------------------------------------------
+
+
+def _top_k_host(values, k):
+    """Indices of the k largest of each row of host ``values`` [B, N], best first; ties: lower index first."""
+    return np.argsort(-values, axis=1, kind="stable")[:, :k]
+
+
+def _top_k_backend(scores, k):
+    """(values, indices) of the k largest per row of backend ``scores`` [B, N], on the host, best first."""
+    xp = array_module(scores)
+    part = xp.argpartition(-scores, k - 1, axis=1)[:, :k]  # [B, k] unordered
+    vals = np.asarray(to_host(xp.take_along_axis(scores, part, axis=1)))
+    part = np.asarray(to_host(part))
+    order = np.lexsort((part, -vals), axis=1) if vals.shape[0] else np.zeros_like(part)
+    return np.take_along_axis(vals, order, 1), np.take_along_axis(part, order, 1)
+
+
+def _gather(a, idx):
+    """a [B, N, ...] gathered along axis 1 by idx [B, k] -> [B, k, ...]."""
+    return np.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=1)
+
+
+def _beam_search(session, ids0, batch, gc, procs, eos, pad, vocab, rng, want_trace):
+    """transformers 4.57.6 ``_beam_search``, vectorised over the batch; see the module docstring."""
+    nb, max_len, lp, es = gc.num_beams, gc.max_length, gc.length_penalty, gc.early_stopping
+    prompt = cur = ids0.shape[1]
+    keep = max(2, 1 + len(eos)) * nb  # candidates per input
+    top_mask = np.arange(keep) < nb
+    eos_arr = np.asarray(eos, np.int64)
+    fill = ((pad or eos[0]) if eos else -1)  # transformers: `pad_token_id or eos_token_id[0] if eos ... else -1`
+
+    run_seq = np.full((batch, nb, max_len), fill, np.int64)
+    run_seq[:, :, :cur] = ids0.reshape(batch, nb, cur)
+    seqs = run_seq.copy()
+    run_scores = np.zeros((batch, nb), np.float32)
+    run_scores[:, 1:] = BIG
+    beam_scores = np.full((batch, nb), BIG, np.float32)
+    finished = np.zeros((batch, nb), bool)
+    unsatisfied = np.ones((batch, 1), bool)
+    run_bi = np.full((batch, nb, max_len - cur), -1, np.int64)
+    bi = run_bi.copy()
+    offsets = (np.arange(batch) * nb)[:, None]
+    scores_out, raw = [], []
+    trace = BeamTrace.empty() if want_trace else None
+
+    while True:
+        flat = run_seq[:, :, :cur].reshape(batch * nb, cur)
+        logits = session.step(flat, cur)  # [R, V] float32
+        xp = array_module(logits)
+        if gc.output_logits:
+            raw.append(logits.copy())
+        logp = apply_processors(procs, flat, log_softmax(logits))  # [R, V]
+        if gc.output_scores:
+            scores_out.append(logp.copy())
+        acc = (logp.reshape(batch, nb, vocab) + xp.asarray(run_scores)[:, :, None]).reshape(batch, nb * vocab)
+        if gc.do_sample:  # Gumbel-top-k = multinomial without replacement from softmax(acc)
+            g = xp.asarray(rng.gumbel(size=acc.shape).astype(np.float32))
+            _, cand = _top_k_backend(acc + g, keep)
+            vals = np.asarray(to_host(xp.take_along_axis(acc, xp.asarray(cand), axis=1)))
+        else:
+            vals, cand = _top_k_backend(acc, keep)  # [B, 2K] accumulated log-probs, flat indices
+        src = cand // vocab  # beam each candidate extends
+        tok = cand % vocab
+        cand_bi = _gather(run_bi, src)
+        cand_seq = _gather(run_seq, src)
+        cand_seq[:, :, cur] = tok
+        cand_bi[:, :, cur - prompt] = src + offsets
+        hits = np.full(tok.shape, cur + 1 >= max_len)
+        if eos:
+            hits |= np.isin(tok, eos_arr)
+
+        # running beams: the K best candidates that did not just finish
+        run_lp = vals + hits.astype(np.float32) * BIG
+        nxt = _top_k_host(run_lp, nb)
+        run_seq, run_scores, run_bi = _gather(cand_seq, nxt), _gather(run_lp, nxt), _gather(cand_bi, nxt)
+
+        # finished hypotheses: candidates among the top K that hit eos / max_length, length-penalised
+        just = hits & top_mask[None, :]
+        fin = vals / np.float32((cur + 1 - prompt) ** lp)
+        full = finished.all(axis=1, keepdims=True) & (es is True)
+        fin = fin + full.astype(np.float32) * BIG
+        fin = fin + (~unsatisfied).astype(np.float32) * BIG
+        fin = fin + (~just).astype(np.float32) * BIG
+        m_scores = np.concatenate([beam_scores, fin], axis=1)
+        best = _top_k_host(m_scores, nb)
+        seqs = _gather(np.concatenate([seqs, cand_seq], axis=1), best)
+        beam_scores = _gather(m_scores, best)
+        bi = _gather(np.concatenate([bi, cand_bi], axis=1), best)
+        finished = _gather(np.concatenate([finished, just], axis=1), best)
+
+        session.reorder(run_bi[:, :, cur - prompt].reshape(-1))
+        if trace is not None:
+            trace.add(step=cur - prompt, cand_tokens=tok, cand_beams=src, cand_scores=vals, cand_finished=hits,
+                      chosen=nxt, running_scores=run_scores, hyp_scores=beam_scores, hyp_finished=finished)
+        cur += 1
+
+        # early-stop heuristic and the loop condition
+        best_len = (max_len - prompt) if (es == "never" and lp > 0.0) else (cur - prompt)
+        best_running = run_scores[:, :1] / np.float32(best_len ** lp)
+        worst = np.where(finished, beam_scores.min(axis=1, keepdims=True), BIG)
+        unsatisfied = unsatisfied & (best_running > worst).any(axis=-1, keepdims=True)
+        go_on = unsatisfied.any() and not (finished.all() and es is True) and not hits.all()
+        if not go_on:
+            break
+
+    nrs = gc.num_return_sequences
+    seqs = seqs[:, :nrs].reshape(batch * nrs, max_len)
+    final_scores = beam_scores[:, :nrs].reshape(-1)
+    bi = bi[:, :nrs].reshape(batch * nrs, -1)
+    gen_len = int((bi != -1).sum(axis=1).max())
+    return GenerateOutput(
+        sequences=seqs[:, :prompt + gen_len].copy(),
+        sequences_scores=final_scores if gc.output_scores else None,
+        scores=tuple(scores_out) if gc.output_scores else None,
+        logits=tuple(raw) if gc.output_logits else None,
+        beam_indices=bi[:, :gen_len].copy(),
+        beam_trace=trace.stacked() if trace is not None else None,
+    )

@@ -393,6 +393,12 @@ class BertLMHeadModel(_BertBase):
 
     forward = __call__
 
+    def generate(self, inputs=None, **kwargs):
+        """Decoder-only generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
+        from ..generation import generate
+
+        return generate(self, inputs, **kwargs)
+
 
 def causal_lm_loss(logits, labels):
     """transformers' ForCausalLMLoss: mean CE of logits[:, t] against labels[:, t + 1], in float32.

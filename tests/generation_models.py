@@ -84,7 +84,9 @@ def build_decoder(tmp_path, kind="bert", seed=0):
     torch, transformers = reference()
     common = dict(vocab_size=VOCAB, hidden_size=32, num_attention_heads=4, intermediate_size=37,
                   num_hidden_layers=2, attn_implementation="eager", pad_token_id=PAD, is_decoder=True)
-    if kind == "bert":
+    if kind == "bert-relative":  # transformers' cached relative-position quirk on a multi-token prompt
+        model = transformers.BertLMHeadModel(transformers.BertConfig(position_embedding_type="relative_key_query", **common))
+    elif kind == "bert":
         model = transformers.BertLMHeadModel(transformers.BertConfig(**common))
     else:
         model = transformers.BertGenerationDecoder(transformers.BertGenerationConfig(bos_token_id=START, eos_token_id=4, **common))

@@ -79,10 +79,10 @@ def seq2seq(request, tmp_path_factory):
     return request.param, model, refimpl.EncoderDecoderModel.from_pretrained(path), eos
 
 
-@pytest.fixture(scope="module", params=["bert", "bert-generation"])
+@pytest.fixture(scope="module", params=["bert", "bert-generation", "bert-relative"])
 def decoder_only(request, tmp_path_factory):
     model, path, eos = build_decoder(tmp_path_factory.mktemp("dec"), request.param)
-    cls = refimpl.BertLMHeadModel if request.param == "bert" else refimpl.BertGenerationDecoder
+    cls = refimpl.BertGenerationDecoder if request.param == "bert-generation" else refimpl.BertLMHeadModel
     return request.param, model, cls.from_pretrained(path), eos
 
 

@@ -134,20 +134,67 @@ def _erfc_large(xp, y):
     return _exp_minus_square(xp, y) * (_INV_SQRT_PI - r) / y
 
 
-def erf(x):
-    """The error function erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt, elementwise.
+# float32 inputs: a table of erf and its derivative at the nodes x0 = k/256 on [0, 4], and a cubic Taylor
+# step from the node below |x|. This is a different evaluation of the same function, chosen because the
+# float32 contract (within 1 ulp of math.erf) needs far less than Cody's float64 precision. With
+# h = |x| - x0 in [0, 1/256), E = erf(x0) and D = erf'(x0) = 2/sqrt(pi) exp(-x0^2),
+#     erf(x0 + h) = E + D h (1 - x0 h + (2 x0^2 - 1)/3 h^2) + R
+# (the derivatives follow from erf'' = -2x erf' and erf''' = (4x^2 - 2) erf'), where |R| <= 4.5/24 h^4 < 5e-11
+# absolute, and below 1e-10 relative near 0 where the expansion is odd. Evaluated in float64 (E and D
+# come from the Cody path above), the value is within 1e-10 relative of erf before its one rounding to
+# float32, hence within 1 ulp. Beyond |x| = 4 erf rounds to +-1 in float32 (erfc(4) = 1.5e-8 < 2^-25).
+# The index, the node and h are computed in float32, where they are exact (|x| * 256 and k / 256 are
+# exact, and |x| - x0 is exact by Sterbenz's lemma). The work goes chunk by chunk so that the float64
+# temporaries stay in cache.
+_ERF32_STEPS = 256  # table nodes per unit of |x|
+_ERF32_MAX = 4.0
+_ERF32_CHUNK = 16384  # elements per chunk
+_erf32_tables = None
 
-    Returns an array of ``x``'s dtype. float64: relative error <= 1e-15 against ``math.erf``; float32 (and
-    float16): computed in float64 and rounded once. erf(+-inf) = +-1, erf(nan) = nan. On cupy the GPU's
-    own ``erf`` (cupyx.scipy.special) is used.
-    """
-    xp = array_module(x)
-    if xp is not np:
-        from cupyx.scipy.special import erf as gpu_erf  # pragma: no cover - GPU only
 
-        return gpu_erf(x)
-    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    x64 = np.asarray(x, dtype=np.float64)
+def _erf32_table():
+    """(E, D): erf and its derivative at x0 = k / 256, k = 0 .. 1024, float64."""
+    global _erf32_tables
+    if _erf32_tables is None:
+        x0 = np.arange(int(_ERF32_MAX * _ERF32_STEPS) + 1) / _ERF32_STEPS
+        _erf32_tables = (_erf_float64(x0), (2.0 * _INV_SQRT_PI) * np.exp(-x0 * x0))
+    return _erf32_tables
+
+
+def _erf_float32(x):
+    """erf of a float32 numpy array, within 1 ulp of math.erf (see the comment above)."""
+    table_e, table_d = _erf32_table()
+    out = np.empty(x.shape, np.float32)
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    with np.errstate(invalid="ignore"):  # nan -> some index; the nan then flows through h into the result
+        for start in range(0, flat_x.size, _ERF32_CHUNK):
+            xs = flat_x[start:start + _ERF32_CHUNK]
+            a = np.abs(xs)
+            np.clip(a, 0.0, _ERF32_MAX, out=a)  # |x| capped at 4 (nan stays nan)
+            t = a * float(_ERF32_STEPS)  # exact
+            k = t.astype(np.intp)  # node index floor(|x| * 256)
+            np.floor(t, out=t)
+            t *= 1.0 / _ERF32_STEPS  # x0 = k / 256, exact
+            h = np.subtract(a, t, dtype=np.float64)  # |x| - x0, exact, in [0, 1/256)
+            x0 = t.astype(np.float64)
+            r = x0 * x0  # Horner in h: 1 + h (-x0 + h (2 x0^2 - 1) / 3)
+            r *= 2.0 / 3.0
+            r -= 1.0 / 3.0
+            r *= h
+            r -= x0
+            r *= h
+            r += 1.0
+            r *= h
+            r *= np.take(table_d, k, mode="clip")  # D h (...)
+            r += np.take(table_e, k, mode="clip")  # E + D h (...)
+            piece = flat_out[start:start + _ERF32_CHUNK]
+            piece[...] = r  # the one rounding to float32
+            np.copysign(piece, xs, out=piece)  # erf is odd
+    return out
+
+
+def _erf_float64(x64):
+    """Cody's erf of a float64 numpy array, all three ranges (see the comment above)."""
     y = np.minimum(np.abs(x64), _ERF_ONE)  # nan stays nan; beyond 6, erf is +-1 in float64
     small = y <= _ERF_SMALL
     # Evaluate each range where it applies; clamp the others' inputs into their own range so that no
@@ -157,5 +204,175 @@ def erf(x):
     y_large = np.clip(y, _ERF_MID, _ERF_ONE)
     erfc = np.where(y <= _ERF_MID, _erfc_mid(np, y_mid), _erfc_large(np, y_large))
     from_erfc = np.copysign((0.5 - erfc) + 0.5, x64)
-    result = np.where(small, from_small, from_erfc)
-    return result.astype(out_dtype, copy=False)
+    return np.where(small, from_small, from_erfc)
+
+
+def erf(x):
+    """The error function erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt, elementwise.
+
+    Returns an array of ``x``'s dtype. float64 (and float16): Cody's rational approximations in float64,
+    relative error <= 1e-15 against ``math.erf``, rounded once to the input's dtype. float32: a cubic
+    Taylor step from a 1025-node table (built once from the float64 path), within 1 ulp of ``math.erf``
+    (the float32 contract) at a fraction of the cost. erf(+-inf) = +-1, erf(nan) = nan. On cupy the
+    GPU's own ``erf`` (cupyx.scipy.special) is used.
+    """
+    xp = array_module(x)
+    if xp is not np:
+        from cupyx.scipy.special import erf as gpu_erf  # pragma: no cover - GPU only
+
+        return gpu_erf(x)
+    if x.dtype == np.float32:
+        return _erf_float32(x)
+    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return _erf_float64(np.asarray(x, dtype=np.float64)).astype(out_dtype, copy=False)
+
+
+# --- spreading row-wise work over the CPU cores -----------------------------------------------------
+# NumPy runs each ufunc on one core; the BLAS runs each matrix product on all of them. The model's work
+# splits into independent blocks (rows of tokens; batch elements x heads in attention), so instead of
+# relying on the BLAS alone, ``cpu_threads`` opens a region in which ``map_blocks`` hands the blocks to
+# one Python thread per core (NumPy releases the GIL inside ufuncs and matmul) while the BLAS runs
+# single-threaded: two thread pools competing for the same cores (OpenBLAS's workers spin while they
+# wait) would be slower than either. The BLAS thread count is controlled with threadpoolctl, an optional
+# dependency: without it, or on cupy, or when the BLAS is already limited to one thread (e.g. by the
+# caller's ``threadpoolctl.threadpool_limits(1)``), ``map_blocks`` runs the blocks one after another in
+# the calling thread. Either way every block runs the same code: threading decides only where it runs.
+
+import threading
+from contextlib import contextmanager
+
+_local = threading.local()  # .workers: threads of the open region (caller's thread); .inside: in a block
+_pool = None
+_pool_lock = threading.Lock()
+_blas = None  # threadpoolctl controller for the BLAS libraries, False if threadpoolctl is missing
+
+
+def _blas_controller():
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas")
+        except Exception:  # threadpoolctl missing, or unable to inspect this process
+            _blas = False
+    return _blas
+
+
+def _worker_pool(workers):
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refimpl")
+    return _pool
+
+
+@contextmanager
+def cpu_threads(xp):
+    """A region in which :func:`map_blocks` spreads blocks over the cores, with the BLAS single-threaded.
+
+    The number of threads is the BLAS's thread count on entry. A no-op on cupy, without threadpoolctl,
+    inside a block, or inside another region.
+    """
+    controller = _blas_controller() if xp is np else False
+    if not controller or getattr(_local, "workers", 0) or getattr(_local, "inside", False):
+        yield
+        return
+    workers = max((lib.num_threads for lib in controller.lib_controllers), default=1)
+    limiter = controller.limit(limits=1) if workers > 1 else None
+    _local.workers = workers
+    try:
+        yield
+    finally:
+        _local.workers = 0
+        if limiter is not None:
+            limiter.restore_original_limits()
+
+
+def workers():
+    """How many threads :func:`map_blocks` uses here (1 outside a :func:`cpu_threads` region)."""
+    return 1 if getattr(_local, "inside", False) else max(1, getattr(_local, "workers", 0) or 1)
+
+
+def map_blocks(fn, blocks):
+    """Call ``fn(block)`` for every block, on the region's threads (the calling thread included).
+
+    Blocks must be independent (each writes its own part of the outputs). Blocks are handed out in
+    order as threads become free. Exceptions propagate to the caller after all threads have stopped.
+    """
+    blocks = list(blocks)
+    n = min(workers(), len(blocks))
+    if n <= 1:
+        for block in blocks:
+            fn(block)
+        return
+    queue = iter(blocks)
+    lock = threading.Lock()
+
+    def drain():
+        was_inside, _local.inside = getattr(_local, "inside", False), True
+        try:
+            while True:
+                with lock:
+                    block = next(queue, None)
+                if block is None:
+                    return
+                fn(block)
+        finally:
+            _local.inside = was_inside
+
+    futures = [_worker_pool(n - 1).submit(drain) for _ in range(n - 1)]
+    try:
+        drain()
+    finally:
+        errors = [f.exception() for f in futures]
+    for e in errors:
+        if e is not None:
+            raise e
+
+
+def row_blocks(rows, xp, target=384, minimum=16):
+    """Split ``rows`` rows into slices for :func:`map_blocks`: about ``target`` rows each (a size at which
+    a [rows, 4 D] intermediate stays in cache and a matrix product still runs at full speed), a multiple
+    of the thread count, none shorter than ``minimum``. On cupy: one slice (the GPU wants it whole).
+    """
+    if xp is not np:
+        return [slice(0, rows)]
+    n = max(1, -(-rows // target))
+    w = workers()
+    n = -(-n // w) * w
+    n = max(1, min(n, rows // minimum))
+    size = -(-rows // n)
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
+def map_rows(fn, *arrays, width=None):
+    """``fn`` applied to row blocks of ``arrays`` (each [..., D_i], same leading shape), assembled.
+
+    For computations in which every row (token) is independent: the result equals ``fn(*arrays)``. Blocks
+    keep their intermediates in cache and go to the cores through :func:`map_blocks`. ``width``: the
+    last dimension of ``fn``'s result (default: that of ``arrays[0]``), or a tuple of them when ``fn``
+    returns a tuple. Returns [..., width] (or a tuple), of ``arrays[0]``'s dtype.
+    """
+    xp = array_module(arrays[0])
+    lead = arrays[0].shape[:-1]
+    rows = 1
+    for d in lead:
+        rows *= d
+    blocks = row_blocks(rows, xp)
+    if len(blocks) == 1:
+        return fn(*arrays)
+    flat = [a.reshape(rows, a.shape[-1]) for a in arrays]
+    widths = width if isinstance(width, tuple) else (arrays[0].shape[-1] if width is None else width,)
+    outs = [xp.empty((rows, w), dtype=arrays[0].dtype) for w in widths]
+
+    def block(r):
+        result = fn(*(a[r] for a in flat))
+        for out, part in zip(outs, result if isinstance(width, tuple) else (result,)):
+            out[r] = part
+
+    map_blocks(block, blocks)
+    outs = [out.reshape(lead + (out.shape[-1],)) for out in outs]
+    return tuple(outs) if isinstance(width, tuple) else outs[0]

@@ -16,6 +16,7 @@ is surprising; each such place says so.
 from __future__ import annotations
 
 from ..backend import array_module as _xp
+from ..backend import cpu_threads, map_rows
 from ..ops.activations import get_activation
 from ..ops.attention import (
     attention,
@@ -49,8 +50,12 @@ def bert_embeddings(p, cfg, input_ids, token_type_ids, position_ids, inputs_embe
 
 
 def _heads(p, name, x, num_heads):
-    """Project x [B, S, D] with the ``name`` linear and split into heads -> [B, N, S, H]."""
-    return split_heads(linear(x, p[name + ".weight"], p[name + ".bias"]), num_heads)
+    """Project x [B, S, D] with the ``name`` linear and split into heads -> [B, N, S, H].
+
+    The projection is row-wise, so it runs block by block over the tokens (``map_rows``).
+    """
+    weight, bias = p[name + ".weight"], p[name + ".bias"]
+    return split_heads(map_rows(lambda rows: linear(rows, weight, bias), x, width=weight.shape[0]), num_heads)
 
 
 def relative_position_scores(p, cfg, q, k, query_positions, key_positions):
@@ -152,9 +157,12 @@ def encoder_layer(p, cfg, x, mask, head_mask):
 
     p: ``encoder.layer.{i}.``. x [B, S, D] -> (x [B, S, D], self-attention probs [B, N, S, S]).
     """
-    context, probs = self_attention(p.sub("attention.self."), cfg, x, mask, head_mask)
-    x = attention_output(p.sub("attention.output."), cfg, context, x)
-    return feed_forward(p, cfg, x), probs
+    context, probs = self_attention(p.sub("attention.self."), cfg, x, mask, head_mask)  # [B, S, D]
+    # From here on every token is independent: both blocks run row block by row block, so that the
+    # [rows, F] intermediate stays in cache, and the blocks spread over the cores (``map_rows``).
+    out_p = p.sub("attention.output.")
+    x = map_rows(lambda c, r: feed_forward(p, cfg, attention_output(out_p, cfg, c, r)), context, x)
+    return x, probs
 
 
 def decoder_layer(p, cfg, x, mask, head_mask, cache, layer, cross_kv, cross_mask):
@@ -181,10 +189,11 @@ def encoder_stack(p, cfg, x, mask, head_masks, output_hidden_states=False, outpu
     hidden_states: the L + 1 inputs/outputs of the layers (embeddings first); attentions: L [B, N, S, S].
     """
     hidden, attns = [], []
-    for i in range(cfg.num_hidden_layers):
-        hidden.append(x)
-        x, probs = encoder_layer(p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i])
-        attns.append(probs)
+    with cpu_threads(_xp(x)):  # row blocks go to one thread per core; the BLAS runs single-threaded
+        for i in range(cfg.num_hidden_layers):
+            hidden.append(x)
+            x, probs = encoder_layer(p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i])
+            attns.append(probs)
     hidden.append(x)
     return x, (tuple(hidden) if output_hidden_states else None), (tuple(attns) if output_attentions else None)
 

@@ -5,6 +5,9 @@ Dimensions: B batch, N heads, S query length, T key length, H head size, D = N*H
 
 import math
 
+import numpy as np
+
+from ..backend import array_module, map_blocks
 from .softmax import softmax
 
 
@@ -31,18 +34,57 @@ def attention(q, k, v, mask=None, head_mask=None, position_scores=None):
     Order of operations follows transformers' eager attention: relative-position terms are added before
     the division by sqrt(H), the mask after it. A fully masked row (every entry finfo.min) gives uniform
     probabilities, as in transformers.
+
+    How it is computed: block by block over (batch element, group of heads), each block's scores small
+    enough to stay in L2 from Q K^T through the softmax to the product with V. Each block writes its
+    scores straight into its slab of ``probs`` and works there in place; K^T is made contiguous per
+    block (a strided transposed operand is several times slower in the BLAS); the context is written
+    into a [B, S, N, H] array, so that merging the heads afterwards is a reshape, not a copy. The blocks
+    are independent and go to the cores through ``map_blocks``; on cupy there is one block.
     """
-    scores = q @ k.swapaxes(-1, -2)  # [B, N, S, T]
-    if position_scores is not None:
-        scores += position_scores
-    scores /= math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores += mask
-    probs = softmax(scores)  # [B, N, S, T]
-    if head_mask is not None:
-        probs *= head_mask
-    context = probs @ v  # [B, N, S, H]
+    xp = array_module(q)
+    b, n, s, h = q.shape
+    t = k.shape[2]
+    probs = xp.empty((b, n, s, t), dtype=q.dtype)
+    context = xp.empty((b, s, n, h), dtype=q.dtype).transpose(0, 2, 1, 3)  # [B, N, S, H] view
+    scale = math.sqrt(h)
+    mask, head_mask, position_scores = (_as_4d(a) for a in (mask, head_mask, position_scores))
+
+    def block(where):  # where: (batch slice, head slice)
+        scores = probs[where]  # [b', n', S, T], written in place from here on
+        kt = xp.ascontiguousarray(k[where].swapaxes(-1, -2))  # [b', n', H, T]
+        xp.matmul(q[where], kt, out=scores)
+        if position_scores is not None:
+            scores += position_scores[_broadcast(position_scores, where)]
+        scores /= scale
+        if mask is not None:
+            scores += mask[_broadcast(mask, where)]
+        softmax(scores, out=scores)
+        if head_mask is not None:
+            scores *= head_mask[_broadcast(head_mask, where)]
+        xp.matmul(scores, v[where], out=context[where])
+
+    map_blocks(block, _attention_blocks(b, n, s, t, q.itemsize, xp))
     return context, probs
+
+
+def _as_4d(a):
+    """A [.., S, T]-broadcastable array with leading 1s added up to 4 dimensions (None stays None)."""
+    return None if a is None else a.reshape((1,) * (4 - a.ndim) + a.shape)
+
+
+def _broadcast(a, where):
+    """The index of block ``where`` = (batch slice, head slice) into ``a``, whose size-1 dims broadcast."""
+    return tuple(w if a.shape[i] != 1 else slice(None) for i, w in enumerate(where))
+
+
+def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
+    """(batch slice, head slice) pairs: one batch element and as many heads as keep the block's scores
+    within ``budget`` bytes (L2-sized); on cupy, everything at once."""
+    if xp is not np:
+        return [(slice(None), slice(None))]
+    heads = max(1, min(n, budget // max(1, s * t * itemsize)))
+    return [(slice(i, i + 1), slice(j, min(j + heads, n))) for i in range(b) for j in range(0, n, heads)]
 
 
 def relative_position_embeddings(distance_embedding, query_positions, key_positions, max_position_embeddings):

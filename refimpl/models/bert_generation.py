@@ -264,7 +264,10 @@ class BertGenerationDecoder(_BertGenerationBase):
         out = self._generation_bert(Params(self.params, "bert."), input_ids, attention_mask, position_ids, head_mask,
                                     inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values,
                                     use_cache, output_attentions, output_hidden_states)
-        logits = linear(out.last_hidden_state, self._output_weight(), self.params["lm_head.bias"])  # [B, S, V]
+        h = out.last_hidden_state  # [B, S, D]
+        # as one 2-D product: numpy runs [B, S, D] @ W^T as B separate products, slow when S = 1 (decoding)
+        logits = linear(h.reshape(-1, h.shape[-1]), self._output_weight(), self.params["lm_head.bias"])
+        logits = logits.reshape(h.shape[0], h.shape[1], -1)  # [B, S, V]
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, self._labels(labels, "labels", logits.shape[:2], self.config.vocab_size))

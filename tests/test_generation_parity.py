@@ -164,3 +164,20 @@ def test_bert2bert_minilm_beam4(minilm_dir, tmp_path):
         want = hf.generate(torch.tensor(enc["input_ids"]), attention_mask=torch.tensor(enc["attention_mask"]), **opts)
     got = mine.generate(enc["input_ids"], attention_mask=enc["attention_mask"], **opts)
     compare_generate(want, got, "bert2bert MiniLM beam 4")
+
+
+def test_defaults_from_generation_config_json(tmp_path):
+    """Without keyword arguments both read num_beams, max_length, length_penalty, eos from the checkpoint's
+    generation_config.json."""
+    torch, _ = reference()
+    hf, path, eos = build_encoder_decoder(tmp_path, "bert", seed=1)
+    gc = hf.generation_config
+    gc.num_beams, gc.max_length, gc.length_penalty, gc.no_repeat_ngram_size = 3, 10, 0.7, 2
+    hf.save_pretrained(path)
+    mine = refimpl.EncoderDecoderModel.from_pretrained(path)
+    ids, mask = source_batch()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = hf.generate(torch.tensor(ids), attention_mask=torch.tensor(mask)).numpy()
+    got = mine.generate(ids, attention_mask=mask)
+    assert want.shape == got.shape and (want == got).all()

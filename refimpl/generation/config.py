@@ -4,7 +4,9 @@ Precedence, lowest first (as transformers resolves them for a model loaded from 
   1. ``GenerationConfig()`` defaults (max_length 20, num_beams 1, top_k 50, ...);
   2. the model's config.json: every generation field it sets (not None); for an encoder-decoder the
      top-level config first, then the decoder's config for fields still at their default;
-  3. ``generation_config.json`` next to the checkpoint, if the model was loaded from a directory that has one;
+  3. instead of 1-2: ``generation_config.json`` next to the checkpoint, when the model was loaded by
+     ``EncoderDecoderModel`` / ``BertGeneration*.from_pretrained`` from a directory that has one (for other
+     classes pass ``generation_config=load_generation_config(dir)``);
   4. keyword arguments to ``generate``.
 Invalid values raise :class:`refimpl.errors.InputError` naming the value, the limit and the fix.
 """
@@ -132,8 +134,11 @@ def _config_fields(cfg) -> dict:
 
 def resolve_generation_config(model, generation_config=None, kwargs=None) -> GenerationConfig:
     """The effective options for ``model.generate(**kwargs)`` (see the module docstring for precedence)."""
+    path = getattr(model, "generation_config_path", None)
     if generation_config is not None:
         base = dataclasses.replace(generation_config)
+    elif path is not None and Path(path).is_file():  # transformers then ignores config.json's fields
+        base = load_generation_config(path)
     else:
         base = GenerationConfig()
         default = GenerationConfig()
@@ -144,12 +149,6 @@ def resolve_generation_config(model, generation_config=None, kwargs=None) -> Gen
         if decoder_cfg is not None:
             for k, v in _config_fields(decoder_cfg).items():
                 if getattr(base, k) == getattr(default, k):
-                    setattr(base, k, v)
-        path = getattr(model, "generation_config_path", None)
-        if path is not None and Path(path).is_file():
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            for k, v in data.items():
-                if k in GenerationConfig.field_names():
                     setattr(base, k, v)
     base.update(**(kwargs or {}))
     return base.validate()

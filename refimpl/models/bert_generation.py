@@ -28,6 +28,8 @@ initialise, save, and loading the saved directory.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
@@ -172,7 +174,9 @@ class _BertGenerationBase(_BertBase):
             config.validate()
         tensors, files = load_checkpoint_tensors(path)
         if not warm:
-            return cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+            model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+            model.generation_config_path = Path(path) / "generation_config.json"
+            return model
         prefix = "bert." if any(k.startswith("bert.") for k in cls.param_shapes(config)) else ""
         mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range, seed)
         model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)")

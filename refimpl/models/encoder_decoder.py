@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -159,7 +160,9 @@ class EncoderDecoderModel(PreTrainedModel):
         """Load an encoder-decoder checkpoint directory (nested config.json, ``encoder.*`` / ``decoder.*``)."""
         config = config or EncoderDecoderConfig.from_pretrained(path)
         tensors, files = load_checkpoint_tensors(path)
-        return cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+        model.generation_config_path = Path(path) / "generation_config.json"
+        return model
 
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):

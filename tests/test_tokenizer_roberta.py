@@ -1,5 +1,7 @@
 """RobertaTokenizer vs transformers' RobertaTokenizer (and RobertaTokenizerFast where they agree) on a
-byte-level BPE trained inside the test (the `tokenizers` trainer); round trip decode(encode(text)) == text."""
+byte-level BPE trained inside the test (the `tokenizers` trainer); round trip decode(encode(text)) == text.
+Offsets (return_offsets_mapping) vs RobertaTokenizerFast on every input where its ids equal the Python
+class's: single texts, pairs under every truncation strategy and side, padded batches."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import json
 import logging
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from refimpl.tokenizers import AutoTokenizer, RobertaTokenizer
+from refimpl.tokenizers.base import _truncate_slow
 
 from tokenizer_strategies import text
 
@@ -80,6 +83,7 @@ def test_fast_agrees_on_ordinary_text(pair, s):
     ours, slow, fast = pair
     if slow(s)["input_ids"] == fast(s)["input_ids"]:
         assert ours(s)["input_ids"] == fast(s)["input_ids"]
+    _check_offsets(ours, slow, fast, s)
 
 
 @settings(SETTINGS, max_examples=300)
@@ -113,3 +117,98 @@ def test_errors_mode_in_decode(bpe_dir):
                 ours.decode(ids)
         else:
             assert ours.decode(ids) == expected
+
+
+# ------------------------------------------------------------------------------------------ offsets
+
+
+def _with_offsets(tok, *args, **kwargs):
+    """(input_ids, attention_mask, offset_mapping) as plain lists, or None when the tokenizer raises."""
+    try:
+        out = tok(*args, return_offsets_mapping=True, **kwargs)
+    except Exception:  # noqa: BLE001 - the two transformers classes raise on different truncation requests
+        return None
+    offsets = out["offset_mapping"]
+    offsets = [list(map(tuple, row)) for row in offsets] if offsets and isinstance(offsets[0], list) else list(offsets)
+    return out["input_ids"], out["attention_mask"], offsets
+
+
+def _check_offsets(ours, slow, fast, *args, **kwargs):
+    """Where RobertaTokenizerFast's ids equal the Python class's, refimpl's ids and offsets equal the fast
+    ones (docs/tokenizers.md: the two transformers classes disagree on some ids). Returns whether compared.
+
+    A truncated pair is compared only when both classes keep as many tokens of each text: equal ids alone
+    can come from different texts (``"0"``, ``"00"`` cut to one token without special tokens)."""
+    expected = _with_offsets(fast, *args, **kwargs)
+    try:
+        slow_ids = slow(*args, **kwargs)["input_ids"]
+    except Exception:  # noqa: BLE001
+        slow_ids = None
+    if expected is None or slow_ids != expected[0]:
+        return False
+    if len(args) == 2 and isinstance(args[0], str) and kwargs.get("truncation"):
+        seq = fast(*args, **kwargs).sequence_ids()
+        n = [len(ours.tokenize(t)) for t in args]
+        n_special = ours.num_special_tokens_to_add(True) if kwargs.get("add_special_tokens", True) else 0
+        strategy = "longest_first" if kwargs["truncation"] is True else kwargs["truncation"]
+        if [seq.count(0), seq.count(1)] != list(_truncate_slow(*n, strategy, kwargs["max_length"], n_special)):
+            return False
+    assert _with_offsets(ours, *args, **kwargs) == expected
+    return True
+
+
+@settings(SETTINGS, max_examples=500)
+@given(s=text(SPECIALS))
+def test_offsets_single_text(pair, s):
+    ours, slow, fast = pair
+    event(f"offsets compared: {_check_offsets(ours, slow, fast, s)}")  # --hypothesis-show-statistics
+    _check_offsets(ours, slow, fast, s, add_special_tokens=False)
+    tokens, offsets = ours._tokenize_with_offsets(s, True)
+    assert len(offsets) == len(tokens) == len(ours.tokenize(s))  # offsets never change the tokens
+    assert ours(s, return_offsets_mapping=True)["input_ids"] == ours(s)["input_ids"]
+
+
+@settings(SETTINGS, max_examples=300)
+@given(a=text(SPECIALS, 6), b=text(SPECIALS, 6), truncation=st.sampled_from([None, True, "only_first", "only_second"]),
+       max_length=st.integers(0, 24), side=st.sampled_from(["right", "left"]))  # fmt: skip
+def test_offsets_pairs_truncation(pair, a, b, truncation, max_length, side):
+    ours, slow, fast = pair
+    for tok in pair:
+        tok.truncation_side = side
+    try:
+        kw = dict(truncation=truncation, max_length=max_length if truncation else None)
+        event(f"pair offsets compared: {_check_offsets(ours, slow, fast, a, b, **kw)}")
+        _check_offsets(ours, slow, fast, a, **kw)
+        _check_offsets(ours, slow, fast, a, b, add_special_tokens=False, **kw)
+    finally:
+        for tok in pair:
+            tok.truncation_side = "right"
+
+
+@settings(SETTINGS, max_examples=150)
+@given(batch=st.lists(text(SPECIALS, 5), min_size=1, max_size=4), pairs=st.booleans(),
+       padding_side=st.sampled_from(["right", "left"]))  # fmt: skip
+def test_offsets_padded_batches(pair, batch, pairs, padding_side):
+    ours, slow, fast = pair
+    second = [s[::-1] for s in batch] if pairs else None
+    event(f"batch offsets compared: {_check_offsets(ours, slow, fast, batch, second, padding=True, padding_side=padding_side)}")
+
+
+def test_offsets_worked_examples(bpe_dir):
+    """The docstring example and the cases the trimming rules exist for, against RobertaTokenizerFast."""
+    ours = RobertaTokenizer.from_pretrained(bpe_dir)
+    assert ours("The <mask> fox  ", return_offsets_mapping=True)["offset_mapping"] == [
+        (0, 0), (0, 3), (4, 10), (11, 14), (16, 16), (0, 0)]  # fmt: skip
+    for kw in ({}, {"add_prefix_space": True}):
+        ours, slow, fast = (RobertaTokenizer.from_pretrained(bpe_dir, **kw),
+                            transformers.RobertaTokenizer.from_pretrained(bpe_dir, **kw),
+                            transformers.RobertaTokenizerFast.from_pretrained(bpe_dir, **kw))  # fmt: skip
+        for s in ["The <mask> fox  ", "  hello  world ", "é🙂 x", " x", "é", "   ", "a\u0301b  \n\n c", "",
+                  "a  <mask>b", "\u2029<mask><mask>", "<mask>", "<s>x</s>", "x\n<mask>"]:  # fmt: skip
+            # with add_prefix_space, the fast class adds a space after each special token: different ids
+            compared = _check_offsets(ours, slow, fast, s)
+            assert compared == (not kw or s not in ("<s>x</s>", "a  <mask>b")), (kw, s)
+        out = ours(["é🙂 x", "a"], ["b", "  c"], padding=True, return_tensors="np", return_offsets_mapping=True)
+        assert out["offset_mapping"].shape == (2, len(out["input_ids"][0]), 2)
+        assert out["offset_mapping"].tolist() == [list(map(list, r)) for r in fast(
+            ["é🙂 x", "a"], ["b", "  c"], padding=True, return_offsets_mapping=True)["offset_mapping"]]

@@ -3,11 +3,11 @@
 Semantics are transformers 4.57.6's (``tokenization_utils_base.py``). Two truncation flavours exist there
 and both are reproduced:
 
-* ``"fast"`` (Rust ``tokenizers``; refimpl's ``BertTokenizer``, ``RobertaTokenizer`` offsets): the budget
+* ``"fast"`` (Rust ``tokenizers``; refimpl's ``BertTokenizer``): the budget
   is ``max_length - n_special`` (wrapping to "no limit" when ``max_length < n_special``, as the Rust
   unsigned subtraction does); ``longest_first`` on a pair gives the shorter side ``max_length // 2``
   and the longer one the rest; a sequence too short for ``only_first``/``only_second`` is an error.
-* ``"slow"`` (Python; ``BertTokenizerLegacy``, ``BertGenerationTokenizer``, ``RobertaTokenizer`` ids):
+* ``"slow"`` (Python; ``BertTokenizerLegacy``, ``BertGenerationTokenizer``, ``RobertaTokenizer``):
   tokens are removed one at a time from the longer side (ties: the second); a sequence too short for
   the chosen strategy is left untruncated (transformers logs an error and goes on).
 
@@ -214,6 +214,11 @@ class TokenizerBase:
         tokens, offsets = self._tokenize_with_offsets(text, want_offsets)
         return self.convert_tokens_to_ids(tokens), offsets
 
+    def _post_process_offsets(self, ids: list[int], offsets: list) -> list:
+        """One sequence's offsets after truncation, before special tokens are added (the Rust
+        post-processor's offset step). Unchanged here; ``RobertaTokenizer`` trims spaces."""
+        return offsets
+
     def _template(self, pair: bool) -> list:
         """Layout with special tokens: a list of ``Seq`` and ``Special`` items."""
         raise NotImplementedError
@@ -325,6 +330,9 @@ class TokenizerBase:
                 ids0, ids1, offs0, offs1 = self._truncate(
                     ids0, ids1, offs0, offs1, truncation, max_length, add_special_tokens
                 )
+            if return_offsets_mapping:  # the Rust post-processor runs after truncation, on each sequence
+                offs0 = self._post_process_offsets(ids0, offs0)
+                offs1 = None if ids1 is None else self._post_process_offsets(ids1, offs1)
             rows.append(self._assemble(ids0, ids1, offs0, offs1, add_special_tokens))
         for row in rows:
             row["attention_mask"] = [1] * len(row["input_ids"])

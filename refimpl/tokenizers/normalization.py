@@ -147,8 +147,9 @@ class FastNormalizer:
         """Normalized text and, for each of its characters, the index of the source character.
 
         With accent stripping this runs NFD for real (decompose, reorder the marks, then drop Mn), because
-        the Rust library keeps alignments by position through the reordering: a surviving mark takes the
-        source index of the slot it lands in.
+        a reordered mark's alignment follows the Rust library's bookkeeping: each decomposition's first char
+        "replaces" a source char and the rest are "inserted"; after the reordering, the k-th replacing char
+        takes the k-th source char and an inserted one the source of the replacing char before it.
         """
         if self._reorder is None:
             chars: list[str] = []
@@ -159,14 +160,25 @@ class FastNormalizer:
                 align.extend([i] * len(m))
             return "".join(chars), align
         pre = FastNormalizer(self.clean_text, self.handle_chinese_chars, False, False)
-        chars, align = [], []
+        # NFD: each char of the cleaned text decomposes into a head (replacing it) and inserted tails
+        items: list[tuple[str, bool]] = []  # (char, is_head)
+        pre_align: list[int] = []  # source index of each cleaned char
         for i, c in enumerate(text):
             for d in pre._mapped(ord(c)):
+                pre_align.append(i)
                 cp = ord(d)
                 dec = hangul_decompose(d) if 0xAC00 <= cp <= 0xD7A3 else T.NFD_MAP.get(cp, d)
-                chars.extend(dec)
-                align.extend([i] * len(dec))
-        _canonical_reorder(chars)
+                items.append((dec[0], True))
+                items.extend((t, False) for t in dec[1:])
+        _canonical_reorder(items)
+        # the Rust transform walks the reordered chars: a head takes the next cleaned char's alignment, a
+        # tail the previous head's (heads keep their order; a tail never moves before its own head)
+        chars, align, n_heads = [], [], 0
+        for c, head in items:
+            if head:
+                n_heads += 1
+            chars.append(c)
+            align.append(pre_align[n_heads - 1])
         keep = [k for k, c in enumerate(chars) if c not in _STRIP_REMOVED]
         out, out_align = [], []
         for k in keep:
@@ -176,18 +188,18 @@ class FastNormalizer:
         return "".join(out), out_align
 
 
-def _canonical_reorder(chars: list[str]) -> None:
+def _canonical_reorder(items: list) -> None:
     """NFD's canonical ordering, in place: stable-sort each run of non-starters by combining class
-    (the Rust library's classes, ``NFD_CCC``)."""
+    (the Rust library's classes, ``NFD_CCC``). ``items`` are ``(char, ...)`` tuples; the rest travels along."""
     ccc = T.NFD_CCC
-    i, n = 0, len(chars)
+    i, n = 0, len(items)
     while i < n:
-        if ord(chars[i]) in ccc:
+        if ord(items[i][0]) in ccc:
             j = i
-            while j < n and ord(chars[j]) in ccc:
+            while j < n and ord(items[j][0]) in ccc:
                 j += 1
             if j - i > 1:
-                chars[i:j] = sorted(chars[i:j], key=lambda c: ccc[ord(c)])
+                items[i:j] = sorted(items[i:j], key=lambda item: ccc[ord(item[0])])
             i = j
         else:
             i += 1

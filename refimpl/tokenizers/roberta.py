@@ -10,6 +10,14 @@ a printable character (``bytes_to_unicode``: a space is ``Ġ``) -> BPE merges by
 
 Decoding maps the characters back to bytes and decodes UTF-8 with ``errors`` ("replace" by default),
 so ``decode(encode(text))`` gives ``text`` back for any text.
+
+Offsets (``return_offsets_mapping=True``) are those of transformers' ``RobertaTokenizerFast`` for the same
+tokens: each token's bytes are mapped back to the characters they come from (a token holding part of a
+character's UTF-8 bytes gets the whole character), then ``RobertaProcessing(trim_offsets=True)`` moves
+the start past leading ``Ġ`` and the end before trailing ones::
+
+    >>> tok("The <mask> fox  ", return_offsets_mapping=True)["offset_mapping"]
+    [(0, 0), (0, 3), (4, 10), (11, 14), (16, 16), (0, 0)]      # <s> The <mask> Ġfox ĠĠ </s>
 """
 
 from __future__ import annotations
@@ -68,6 +76,59 @@ def bpe(word: str, ranks: dict) -> list[str]:
     return parts
 
 
+#: Rust ``char::is_whitespace`` (the Unicode White_Space property): Python's ``str.isspace`` without U+001C..U+001F.
+RUST_WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                            "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # fmt: skip
+
+
+def byte_char_offsets(word: str, start: int, tokens: list[str]) -> list[tuple[int, int]]:
+    """Character offsets of the byte-level ``tokens`` of ``word`` (which starts at character ``start``).
+
+    Token characters are bytes of ``word``'s UTF-8 encoding, in order; a token covers the characters
+    its bytes belong to, so every token cut out of one multi-byte character gets that character:
+
+    >>> byte_char_offsets("é🙂", 10, ["Ã©", "ðŁ", "Ļ", "Ĥ"])      # 2 + 4 bytes
+    [(10, 11), (11, 12), (11, 12), (11, 12)]
+    """
+    char_of_byte = [j for j, c in enumerate(word) for _ in range(len(c.encode("utf-8")))]
+    out, b = [], 0
+    for token in tokens:
+        b_end = b + len(token)
+        out.append((start + char_of_byte[b], start + char_of_byte[b_end - 1] + 1))
+        b = b_end
+    return out
+
+
+def trim_offsets(values: list[str], offsets: list[tuple[int, int]], add_prefix_space: bool) -> list[tuple[int, int]]:
+    """The Rust ``RobertaProcessing`` with ``trim_offsets=True`` (``process_offsets``), on one sequence.
+
+    ``values`` are the token strings as the Rust encoding holds them: the token, except that an lstrip
+    special token (``<mask>``) holds the whitespace it swallowed too. Leading ``Ġ``/whitespace characters
+    move a token's start right, trailing ones its end left (never past each other). The first token
+    (index 0, or starting at 0) keeps a single leading one when ``add_prefix_space``: that space may be
+    the one the pre-tokenizer added.
+
+    >>> trim_offsets(["Ġ", "Ġ", "hi", "ĠĠ", "  <mask>"], [(0, 1), (1, 2), (2, 4), (4, 6), (6, 14)], False)
+    [(1, 1), (2, 2), (2, 4), (6, 6), (8, 14)]
+    """
+    out = []
+    for i, (value, (start, end)) in enumerate(zip(values, offsets)):
+        leading = 0
+        while leading < len(value) and (value[leading] == "Ġ" or value[leading] in RUST_WHITESPACE):
+            leading += 1
+        trailing = 0
+        while trailing < len(value) and (value[-1 - trailing] == "Ġ" or value[-1 - trailing] in RUST_WHITESPACE):
+            trailing += 1
+        if leading:
+            if (i == 0 or start == 0) and add_prefix_space and leading == 1:
+                leading = 0
+            start = min(start + leading, end)
+        if trailing and end >= trailing:
+            end = max(end - trailing, start)
+        out.append((start, end))
+    return out
+
+
 def load_merges(path) -> dict[tuple[str, str], int]:
     """merges.txt -> {(left, right): rank}. As transformers' RobertaTokenizer: the first line is a header
     (``#version: ...``) and the last line is taken to be empty (the file ends with a newline)."""
@@ -93,11 +154,11 @@ class RobertaTokenizer(TokenizerBase):
     Options: ``errors`` (bytes.decode's errors mode in decode, default "replace"), ``add_prefix_space``
     (prepend a space unless the text starts with whitespace), special tokens (``<s>``, ``</s>``,
     ``<unk>``, ``<pad>``, ``<mask>``; ``<mask>`` swallows the whitespace on its left).
-    Offsets are not available (transformers' Python RobertaTokenizer has none either).
+    ``return_offsets_mapping=True`` gives ``RobertaTokenizerFast``'s character offsets for these tokens
+    (the Python class has none); ids, truncation and padding stay the Python class's.
     """
 
     flavour = "slow"
-    supports_offsets = False
     config_class_name = "RobertaTokenizer"
     model_input_names = ("input_ids", "attention_mask")
     default_special_tokens = {
@@ -168,27 +229,41 @@ class RobertaTokenizer(TokenizerBase):
         return out
 
     def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        shift = 0  # characters added in front of the text: the prefix space maps to character 0
         if self.add_prefix_space and text and not text[0].isspace():
-            text = " " + text
-        # split on special tokens; an lstrip token (<mask>) eats the whitespace on its left
-        pieces: list[tuple[str, bool]] = []
+            text, shift = " " + text, 1
+        # split on special tokens: (start, end, is_special); an lstrip token (<mask>) eats the whitespace
+        # on its left
+        pieces: list[tuple[int, int, bool]] = []
         pos = 0
         if self._special_re is not None:
             for m in self._special_re.finditer(text):
-                pieces.append((text[pos : m.start()], False))
-                pieces.append((m.group(), True))
+                pieces.append((pos, m.start(), False))
+                pieces.append((m.start(), m.end(), True))
                 pos = m.end()
-        pieces.append((text[pos:], False))
-        for i, (piece, special) in enumerate(pieces):
-            if special and piece in self._lstrip and i > 0 and pieces[i - 1][0]:
-                pieces[i - 1] = (pieces[i - 1][0].rstrip(), False)
+        pieces.append((pos, len(text), False))
+        swallowed = {}  # piece index -> start of the whitespace its lstrip token swallowed
+        for i, (start, end, special) in enumerate(pieces):
+            if special and text[start:end] in self._lstrip and i > 0 and pieces[i - 1][1] > pieces[i - 1][0]:
+                prev_start = pieces[i - 1][0]
+                kept_end = prev_start + len(text[prev_start : pieces[i - 1][1]].rstrip())
+                pieces[i - 1] = (prev_start, kept_end, False)
+                swallowed[i] = kept_end
+        # raw offsets, untrimmed: (start, end, value); value is what the Rust encoding holds for trimming
+        # (_post_process_offsets): the token, or for an lstrip token the whitespace it swallowed + the token
         tokens: list[str] = []
+        offsets: list[tuple[int, int, str]] | None = [] if want_offsets else None
         enc = self.byte_encoder
-        for piece, special in pieces:
+        for i, (start, end, special) in enumerate(pieces):
             if special:
-                tokens.append(piece)
+                token = text[start:end]
+                tokens.append(token)
+                if want_offsets:
+                    ws_start = max(swallowed.get(i, start) - shift, 0)
+                    offsets.append((ws_start, end - shift, " " * (start - shift - ws_start) + token))
                 continue
-            for word in self._pattern.findall(piece):
+            for m in self._pattern.finditer(text[start:end]):
+                word = m.group()
                 try:
                     raw = word.encode("utf-8")
                 except UnicodeEncodeError as e:
@@ -197,8 +272,17 @@ class RobertaTokenizer(TokenizerBase):
                         "UTF-8 encoding; byte-level BPE needs valid Unicode: fix the text, e.g. "
                         "text.encode('utf-16', 'surrogatepass').decode('utf-16')"
                     ) from None
-                tokens.extend(self._bpe("".join(enc[b] for b in raw)))
-        return tokens, None
+                word_tokens = self._bpe("".join(enc[b] for b in raw))
+                tokens.extend(word_tokens)
+                if want_offsets:  # the prefix space belongs to character 0, as the Rust prepend() aligns it
+                    spans = byte_char_offsets(word, start + m.start(), word_tokens)
+                    offsets.extend((max(a - shift, 0), b - shift if b > shift else 1, t)
+                                   for (a, b), t in zip(spans, word_tokens))  # fmt: skip
+        return tokens, offsets
+
+    def _post_process_offsets(self, ids: list[int], offsets: list) -> list:
+        """``RobertaProcessing(trim_offsets=True, add_prefix_space=...)``, after truncation (as in Rust)."""
+        return trim_offsets([v for _, _, v in offsets], [(a, b) for a, b, _ in offsets], self.add_prefix_space)
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         """Characters back to bytes, then UTF-8 with ``errors`` (invalid sequences -> U+FFFD by default)."""

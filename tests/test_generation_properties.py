@@ -218,3 +218,20 @@ def test_in_place_reorder_equals_gather():
     got = cache.reorder_rows_in_place(index)
     for a, b in zip(want.keys + want.values, got.keys + got.values):
         assert np.array_equal(a[:, :, :6], b[:, :, :6])
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(seed=st.integers(0, 10_000), b=st.integers(1, 4), n=st.integers(1, 300), k=st.integers(1, 12),
+       levels=st.sampled_from([3, 1000]), infs=st.booleans())
+def test_top_k_selection_equals_stable_sort(seed, b, n, k, levels, infs):
+    """The chunk-threshold top-k of beam search = the first k of a stable descending sort (ties included)."""
+    from refimpl.generation.utils import _top_k_backend
+
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, (b, n)).astype(np.float32)  # few levels: many ties
+    if infs:
+        scores[rng.random((b, n)) < 0.5] = -np.inf
+    vals, idx = _top_k_backend(scores, k, chunk=7)
+    want = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    assert np.array_equal(idx, want) and np.array_equal(vals, np.take_along_axis(scores, want, 1))

@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=str, default=None)
+    ap.add_argument("--linear2d", action="store_true",
+                    help="experiment: run refimpl with ops.linear flattening [..., I] inputs to 2-D first")
     args = ap.parse_args()
 
     import torch
@@ -62,6 +64,12 @@ def main():
     from refimpl.registry import fetch
 
     torch.set_num_threads(args.threads)
+    try:  # the same thread count for numpy's BLAS (OpenBLAS threads spin and fight under contention)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    except ImportError:
+        print("threadpoolctl not installed: numpy's BLAS uses its default thread count", file=sys.stderr)
     transformers.logging.set_verbosity_error()
     warnings.filterwarnings("ignore")
     minilm = fetch("all-MiniLM-L6-v2")
@@ -73,6 +81,16 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     hf.save_pretrained(tmp / "b2b")
     mine = refimpl.EncoderDecoderModel.from_pretrained(tmp / "b2b")
+    if args.linear2d:  # numpy runs [R, 1, I] @ W^T as R matrix-vector products; one [R, I] GEMM is the fix
+        import refimpl.models.bert as bert_mod
+        import refimpl.ops.linear as linear_mod
+
+        real_linear = linear_mod.linear
+
+        def linear2d(x, weight, bias=None):
+            return real_linear(x.reshape(-1, x.shape[-1]), weight, bias).reshape(x.shape[:-1] + (weight.shape[0],))
+
+        linear_mod.linear = bert_mod.linear = linear2d
 
     rng = np.random.default_rng(0)
     ids8 = rng.integers(1000, 30000, (8, INPUT_TOKENS))

@@ -235,3 +235,12 @@ def test_top_k_selection_equals_stable_sort(seed, b, n, k, levels, infs):
     vals, idx = _top_k_backend(scores, k, chunk=7)
     want = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     assert np.array_equal(idx, want) and np.array_equal(vals, np.take_along_axis(scores, want, 1))
+
+
+def test_encoder_outputs_reuse_gives_the_same_sequences():
+    model = tiny_seq2seq(5, dtype="float32")
+    ids, mask = sources(5, 3, 6)
+    enc = model.encoder(input_ids=ids, attention_mask=mask)
+    a = model.generate(ids, attention_mask=mask, num_beams=2, max_new_tokens=5)
+    b = model.generate(encoder_outputs=enc, attention_mask=mask, num_beams=2, max_new_tokens=5)
+    assert np.array_equal(a, b)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from refimpl.registry import fetch
 from refimpl.tokenizers import BertTokenizer, BertTokenizerLegacy
+from refimpl.tokenizers.wordpiece import WordPiece, wordpiece
 
 from tokenizer_strategies import text
 
@@ -69,6 +70,7 @@ def test_fast_single_text(pair_fast, s):
     kw = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
     expected = _call(ref, s, **kw)
     assert _call(ours, s, **kw) == expected
+    assert ours(s)["input_ids"] == expected["input_ids"]  # the encode path without offsets (word -> ids cache)
     assert _call(ours, s, add_special_tokens=False, **kw) == _call(ref, s, add_special_tokens=False, **kw)
     _check_decode(ours, ref, expected["input_ids"])
 
@@ -107,6 +109,8 @@ def test_pairs_truncation(pair_fast, pair_slow, a, b, truncation, max_length, ad
             kw["return_offsets_mapping"] = True
         assert _call(ours, a, b, **kw) == _call(ref, a, b, **kw)
         assert _call(ours, a, **kw) == _call(ref, a, **kw)
+        kw.pop("return_offsets_mapping", None)
+        assert _call(ours, a, b, **kw) == _call(ref, a, b, **kw)
         ours.truncation_side = ref.truncation_side = "right"
 
 
@@ -192,3 +196,21 @@ def test_offsets_through_mark_reordering(text_):
     for kw in ({}, {"do_lower_case": False, "strip_accents": True}):
         ours, ref = BertTokenizer.from_pretrained(d, **kw), transformers.BertTokenizerFast.from_pretrained(d, **kw)
         assert _call(ours, text_, return_offsets_mapping=True) == _call(ref, text_, return_offsets_mapping=True)
+
+
+@pytest.fixture(scope="module")
+def wordpiece_splits():
+    """(vocab, longest entry, {(max_chars, prefix): WordPiece}) on the real vocabulary."""
+    vocab = BertTokenizer.from_pretrained(fetch("all-MiniLM-L6-v2")).vocab
+    return vocab, max(map(len, vocab)), {(m, p): WordPiece(vocab, "[UNK]", m, p) for m in (5, 100) for p in ("##", "")}
+
+
+@settings(SETTINGS, max_examples=1000)
+@given(word=st.one_of(text(max_fragments=3), st.text(st.sampled_from("unafbleç0123456789ρηγ#"), max_size=14),
+                      st.lists(st.sampled_from(["un", "##aff", "aff", "able", "##", "#", "ing", "x", "é"]), max_size=6)
+                      .map("".join)), max_chars=st.sampled_from([5, 100]))  # fmt: skip
+def test_wordpiece_class_equals_function(wordpiece_splits, word, max_chars):
+    """WordPiece (the tokenizers' split, with precomputed bounds) == wordpiece (the reference function)."""
+    vocab, longest, splits = wordpiece_splits
+    for prefix in ("##", ""):
+        assert splits[max_chars, prefix](word) == wordpiece(word, vocab, "[UNK]", max_chars, prefix, longest)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import TokenizerError
 from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, read_json
-from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize
-from .wordpiece import wordpiece
+from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize, fast_pre_tokenize_words
+from .wordpiece import WordPiece
 
 BERT_SPECIAL_TOKENS = {
     "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
@@ -101,7 +101,6 @@ class _BertBase(TokenizerBase):
         self.clean_text = bool(clean_text)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         self.wordpiece_prefix = wordpiece_prefix
-        self._max_piece_chars = max(len(t) for t in self.vocab)
         for token in self.all_special_tokens:
             if token not in self.vocab:
                 raise TokenizerError(
@@ -111,7 +110,9 @@ class _BertBase(TokenizerBase):
         # leftmost-longest matching of the special tokens, as the Rust AddedVocabulary and Python Trie do
         specials = sorted(self.all_special_tokens, key=len, reverse=True)
         self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
-        self._wp_cache: dict[str, list] = {}
+        self._split_word = WordPiece(self.vocab, self.unk_token, self.max_input_chars_per_word, wordpiece_prefix)
+        self._wp_cache: dict[str, list] = {}  # word -> [(piece, start, end)]
+        self._ids_cache: dict[str, list] = {}  # word -> piece ids
 
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
@@ -141,11 +142,18 @@ class _BertBase(TokenizerBase):
     def _wordpiece(self, word: str) -> list:
         pieces = self._wp_cache.get(word)
         if pieces is None:
-            pieces = wordpiece(word, self.vocab, self.unk_token, self.max_input_chars_per_word,
-                               self.wordpiece_prefix, self._max_piece_chars)  # fmt: skip
+            pieces = self._split_word(word)
             if len(self._wp_cache) < 500_000:
                 self._wp_cache[word] = pieces
         return pieces
+
+    def _word_ids(self, word: str) -> list[int]:
+        """Ids of ``word``'s WordPiece pieces, cached (the encode path without offsets)."""
+        vocab = self.vocab
+        ids = [vocab[piece] for piece, _, _ in self._split_word(word)]  # pieces and [UNK] are in vocab
+        if len(self._ids_cache) < 500_000:
+            self._ids_cache[word] = ids
+        return ids
 
     def _split_special(self, text: str):
         """(start, end, is_special) segments of ``text``."""
@@ -222,6 +230,22 @@ class BertTokenizer(_BertBase):
                     if want_offsets:
                         offsets.append((start + align[ws + ps], start + align[ws + pe - 1] + 1))
         return tokens, offsets
+
+    def _encode_text(self, text: str, want_offsets: bool):
+        """Without offsets, the steps of :meth:`_tokenize_with_offsets` straight to ids, through a word -> ids
+        cache (tests compare both paths with transformers)."""
+        if want_offsets:
+            return super()._encode_text(text, True)
+        ids: list[int] = []
+        ids_cache, word_ids, normalize = self._ids_cache, self._word_ids, self._normalizer.normalize
+        for start, end, special in self._split_special(text):
+            if special:
+                ids.append(self.vocab[text[start:end]])
+                continue
+            for word in fast_pre_tokenize_words(normalize(text[start:end])):
+                cached = ids_cache.get(word)
+                ids += word_ids(word) if cached is None else cached
+        return ids, None
 
     def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
         """Rust WordPiece decoder: unknown ids dropped; ``##`` removed from continuation pieces, others

@@ -23,6 +23,8 @@ import bisect
 import re
 import unicodedata
 
+import numpy as np
+
 from . import _fast_tables as T
 
 # ----------------------------------------------------------------------------------------------- shared
@@ -63,12 +65,25 @@ class _Ranges:
         )
 
 
+def _flag_table(*ranges_and_bits) -> bytearray:
+    """One byte per code point (U+0000..U+10FFFF), OR-ing ``bit`` over each of its ``ranges``: a membership
+    test is then one index instead of a bisect (``map_char`` runs once per new code point per tokenizer)."""
+    flags = np.zeros(0x110000, dtype=np.uint8)
+    for ranges, bit in ranges_and_bits:
+        for first, last in ranges:
+            flags[first : last + 1] |= bit
+    return bytearray(flags.tobytes())
+
+
 _REMOVED = _Ranges(T.REMOVED)
 _WHITESPACE = _Ranges(T.WHITESPACE)
 _CHINESE_FAST = _Ranges(T.CHINESE)
 _STRIP_REMOVED = _Ranges(T.STRIP_REMOVED)
 _SPLIT_WHITESPACE = _Ranges(T.SPLIT_WHITESPACE)
 _PUNCTUATION_FAST = _Ranges(T.PUNCTUATION)
+F_REMOVED, F_WHITESPACE, F_CHINESE, F_STRIP_REMOVED = 1, 2, 4, 8
+_FAST_FLAGS = _flag_table((T.REMOVED, F_REMOVED), (T.WHITESPACE, F_WHITESPACE), (T.CHINESE, F_CHINESE),
+                          (T.STRIP_REMOVED, F_STRIP_REMOVED))  # fmt: skip
 
 #: CJK blocks of the legacy (Python) BasicTokenizer. The Rust list differs in one block start:
 #: Python has U+2B820..U+2CEAF, Rust U+2B920..U+2CEAF (U+2B820..U+2B91F are plain letters for Rust).
@@ -80,6 +95,18 @@ _CHINESE_LEGACY = _Ranges(CHINESE_RANGES_LEGACY)
 
 
 # ------------------------------------------------------------------------------------------ fast flavour
+
+
+class _LazyTable(dict):
+    """A ``str.translate`` table filled on first sight of each code point."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, cp):
+        value = self[cp] = self.fn(chr(cp))
+        return value
 
 
 class FastNormalizer:
@@ -96,7 +123,7 @@ class FastNormalizer:
         self.handle_chinese_chars = bool(handle_chinese_chars)
         self.strip_accents = bool(lowercase if strip_accents is None else strip_accents)
         self.lowercase = bool(lowercase)
-        self._table: dict[int, str] = {}
+        self._table = _LazyTable(self.map_char)  # code point -> map_char(chr(code point)), filled on first sight
         # the only non-local step: NFD's canonical reordering of marks (only visible if one survives)
         survivors = [c for c in T.NFD_CCC if chr(c) not in _STRIP_REMOVED]
         self._reorder = (
@@ -108,18 +135,19 @@ class FastNormalizer:
     def map_char(self, char: str) -> str:
         """What one character becomes (``""`` when dropped), ignoring NFD reordering across characters."""
         cp = ord(char)
+        flags = _FAST_FLAGS[cp]
         if self.clean_text:
-            if char in _REMOVED:
+            if flags & F_REMOVED:
                 return ""
-            if char in _WHITESPACE:
+            if flags & F_WHITESPACE:
                 return " "
-        if self.handle_chinese_chars and char in _CHINESE_FAST:
+        if self.handle_chinese_chars and flags & F_CHINESE:
             return f" {char} "
         out = char
         if self.strip_accents:
             if 0xAC00 <= cp <= 0xD7A3:
                 out = hangul_decompose(char)
-            elif char in _STRIP_REMOVED:
+            elif flags & F_STRIP_REMOVED:
                 out = ""
             else:
                 out = T.STRIP_MAP.get(cp, char)
@@ -128,17 +156,11 @@ class FastNormalizer:
         return out
 
     def _mapped(self, cp: int) -> str:
-        table = self._table
-        if cp not in table:
-            table[cp] = self.map_char(chr(cp))
-        return table[cp]
+        return self._table[cp]
 
     def normalize(self, text: str) -> str:
         """Normalized text (no alignment)."""
-        table = self._table
-        for cp in set(map(ord, text)) - table.keys():
-            table[cp] = self.map_char(chr(cp))
-        out = text.translate(table)
+        out = text.translate(self._table)
         if self._reorder is not None and self._reorder.search(out):
             return "".join(self.normalize_aligned(text)[0])
         return out
@@ -210,6 +232,15 @@ _FAST_WORD_RE = re.compile(
 )
 
 
+def fast_pre_tokenize_words(normalized: str) -> list[str]:
+    """The words of :func:`fast_pre_tokenize` as strings (no spans: the encode path without offsets).
+
+    >>> fast_pre_tokenize_words("hi, there")
+    ['hi', ',', 'there']
+    """
+    return _FAST_WORD_RE.findall(normalized)
+
+
 def fast_pre_tokenize(normalized: str) -> list[tuple[int, int]]:
     """Rust ``BertPreTokenizer``: (start, end) of each word; whitespace splits, each punctuation char stands alone.
 
@@ -238,18 +269,6 @@ def legacy_is_punctuation(char: str) -> bool:
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
     return unicodedata.category(char).startswith("P")
-
-
-class _LazyTable(dict):
-    """A ``str.translate`` table filled on first sight of each code point."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def __missing__(self, cp):
-        value = self[cp] = self.fn(chr(cp))
-        return value
 
 
 def _legacy_clean_char(char: str) -> str:

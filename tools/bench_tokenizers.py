@@ -2,15 +2,18 @@
 
 Same process, same vocabulary (all-MiniLM-L6-v2), a mixed corpus (English prose, code, accented Latin,
 Greek/Cyrillic, CJK, emoji) cut to 1 KB, 100 KB and 1 MB; each input is one call on a batch of lines
-(~200-character lines, as a dataset would be fed). Prints a table; the cost per byte should stay flat.
+(``--shape lines``: ~200-character lines, as a dataset would be fed; ``sentences``: one short sentence per
+item; ``single``: the whole input as one string). Each timing is the median of ``--repeat`` calls, each on a
+freshly loaded refimpl tokenizer (word cache cold). Prints a table; the cost per byte should stay flat.
 
-    /work/venv/bin/python tools/bench_tokenizers.py [--sizes 1e3,1e5,1e6] [--repeat 3]
+    /work/venv/bin/python tools/bench_tokenizers.py [--sizes 1e3,1e5,1e6] [--repeat 7] [--shape lines]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,35 +33,36 @@ SENTENCES = [
 ]
 
 
-def corpus(n_bytes: int, seed: int = 0) -> list[str]:
+def corpus(n_bytes: int, seed: int = 0, shape: str = "lines") -> list[str]:
     rng = random.Random(seed)
     lines, size, line = [], 0, ""
     while size < n_bytes:
         s = rng.choice(SENTENCES).format(n=rng.randint(1, 10**6)) + " "
         line += s
-        if len(line) > 200:
+        if len(line) > 200 or shape == "sentences":
             lines.append(line)
             size += len(line.encode("utf-8"))
             line = ""
-    return lines
+    return ["".join(lines)] if shape == "single" else lines
 
 
 def bench(make, lines, repeat):
-    """Best wall time of ``repeat`` runs, each on a freshly loaded tokenizer (refimpl's word cache cold)."""
-    best, n_tokens = float("inf"), 0
+    """Median wall time of ``repeat`` calls, each on ``make()`` (a fresh refimpl tokenizer: word cache cold)."""
+    times, n_tokens = [], 0
     for _ in range(repeat):
         tok = make()
         t0 = time.perf_counter()
         ids = tok(lines, add_special_tokens=False)["input_ids"]
-        best = min(best, time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
         n_tokens = sum(len(x) for x in ids)
-    return n_tokens, best
+    return n_tokens, statistics.median(times)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1e3,1e5,1e6")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--shape", choices=["lines", "sentences", "single"], default="lines")
     args = ap.parse_args()
 
     import transformers
@@ -74,18 +78,21 @@ def main():
         "transformers slow (Python)": transformers.BertTokenizer.from_pretrained(d),
         "transformers fast (Rust)": transformers.BertTokenizerFast.from_pretrained(d),
     }
-    print(f"transformers {transformers.__version__}; Python {sys.version.split()[0]}; best of {args.repeat}")
+    print(f"transformers {transformers.__version__}; Python {sys.version.split()[0]}; median of {args.repeat}; "
+          f"shape {args.shape}")
     print(f"{'input':>8}  {'tokenizer':<28} {'tokens':>9} {'seconds':>9} {'tokens/s':>12} {'µs/KB':>8}")
     for size in (int(float(s)) for s in args.sizes.split(",")):
-        lines = corpus(size)
+        lines = corpus(size, shape=args.shape)
         n_bytes = sum(len(x.encode("utf-8")) for x in lines)
-        results = {}
+        results, speed = {}, {}
         for name, tok in contenders.items():
             make = (lambda t=tok: type(t).from_pretrained(d)) if name.startswith("refimpl") else (lambda t=tok: t)
             n_tokens, secs = bench(make, lines, args.repeat)
-            results[name] = n_tokens
+            results[name], speed[name] = n_tokens, n_tokens / secs
             print(f"{n_bytes / 1e3:>6.0f}KB  {name:<28} {n_tokens:>9} {secs:>9.4f} {n_tokens / secs:>12,.0f} "
                   f"{secs / n_bytes * 1e9:>8.1f}")  # fmt: skip
+        print(f"{'':>8}  refimpl BertTokenizer / transformers slow: "
+              f"{speed['refimpl BertTokenizer'] / speed['transformers slow (Python)']:.1f}x")
         assert results["refimpl BertTokenizer"] == results["transformers fast (Rust)"]
         assert results["refimpl BertTokenizerLegacy"] == results["transformers slow (Python)"]
 

@@ -152,7 +152,7 @@ class FastNormalizer:
             else:
                 out = T.STRIP_MAP.get(cp, char)
         if self.lowercase:
-            out = "".join(T.LOWER_MAP.get(ord(c), c) for c in out)
+            out = T.LOWER_MAP.get(cp, out) if out == char else "".join(T.LOWER_MAP.get(ord(c), c) for c in out)
         return out
 
     def _mapped(self, cp: int) -> str:

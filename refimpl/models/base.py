@@ -150,7 +150,9 @@ class PreTrainedModel:
         if config is None:
             config = cls.config_class.from_pretrained(path)
         tensors, files = load_checkpoint_tensors(path)
-        return cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+        model.generation_config_path = path / "generation_config.json"  # read by generate() when present
+        return model
 
     @classmethod
     def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors"):

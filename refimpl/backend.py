@@ -134,30 +134,38 @@ def _erfc_large(xp, y):
     return _exp_minus_square(xp, y) * (_INV_SQRT_PI - r) / y
 
 
-# float32 inputs: a table of erf and its derivative at the nodes x0 = k/256 on [0, 4], and a cubic Taylor
-# step from the node below |x|. This is a different evaluation of the same function, chosen because the
-# float32 contract (within 1 ulp of math.erf) needs far less than Cody's float64 precision. With
-# h = |x| - x0 in [0, 1/256), E = erf(x0) and D = erf'(x0) = 2/sqrt(pi) exp(-x0^2),
-#     erf(x0 + h) = E + D h (1 - x0 h + (2 x0^2 - 1)/3 h^2) + R
-# (the derivatives follow from erf'' = -2x erf' and erf''' = (4x^2 - 2) erf'), where |R| <= 4.5/24 h^4 < 5e-11
-# absolute, and below 1e-10 relative near 0 where the expansion is odd. Evaluated in float64 (E and D
-# come from the Cody path above), the value is within 1e-10 relative of erf before its one rounding to
-# float32, hence within 1 ulp. Beyond |x| = 4 erf rounds to +-1 in float32 (erfc(4) = 1.5e-8 < 2^-25).
-# The index, the node and h are computed in float32, where they are exact (|x| * 256 and k / 256 are
-# exact, and |x| - x0 is exact by Sterbenz's lemma). The work goes chunk by chunk so that the float64
-# temporaries stay in cache.
-_ERF32_STEPS = 256  # table nodes per unit of |x|
+# float32 inputs: a table of erf and its derivative at the nodes x0 = k/256 on [-4, 4], and a cubic Taylor
+# step from the node between 0 and x. This is a different evaluation of the same function, chosen
+# because the float32 contract (within 1 ulp of math.erf) needs far less than Cody's float64 precision.
+# With h = x - x0 (|h| < 1/256, the sign of x), E = erf(x0) and D = erf'(x0) = 2/sqrt(pi) exp(-x0^2),
+#     erf(x0 + h) = E + D h (1 + c) + R,    c = h (-x0 + h (2 x0^2 - 1) / 3)
+# (from erf'' = -2x erf' and erf''' = (4x^2 - 2) erf'), where |R| <= 4.5/24 h^4 < 5e-11 absolute, and
+# below 1e-10 relative near 0, where the expansion is odd. Error budget, with 1 ulp = 2^-24 relative:
+# - x0 = trunc(256 x) / 256 and h = x - x0 are exact in float32 (scaling by 2^8 is exact; Sterbenz's
+#   lemma for the difference, x0 and x having the same sign and |x0| <= |x| < 2 |x0| unless x0 = 0);
+# - c is small (|c| < 0.016) and computed in float32, with no cancellation (its two terms never have
+#   opposite signs unless one is ten times the other): its error is below 3e-9 relative to 1 + c;
+# - 1 + c, the products with h and D, and the sum with E are float64, E and D are float64 from the
+#   Cody path above: the value is within 1e-8 of erf relative before its one rounding to float32, so
+#   the rounded result is within 1 ulp of the correctly rounded one.
+# Beyond |x| = 4 erf rounds to +-1 in float32 (erfc(4) = 1.5e-8 < 2^-25), so x is clipped to [-4, 4].
+# The tables hold node k at index k + 1024. The work goes chunk by chunk, so that temporaries stay in
+# cache.
+_ERF32_STEPS = 256  # table nodes per unit of x
 _ERF32_MAX = 4.0
 _ERF32_CHUNK = 16384  # elements per chunk
 _erf32_tables = None
 
 
 def _erf32_table():
-    """(E, D): erf and its derivative at x0 = k / 256, k = 0 .. 1024, float64."""
+    """(E, D): erf and its derivative at x0 = k / 256, k = -1024 .. 1024, float64."""
     global _erf32_tables
     if _erf32_tables is None:
-        x0 = np.arange(int(_ERF32_MAX * _ERF32_STEPS) + 1) / _ERF32_STEPS
-        _erf32_tables = (_erf_float64(x0), (2.0 * _INV_SQRT_PI) * np.exp(-x0 * x0))
+        n = int(_ERF32_MAX * _ERF32_STEPS)
+        x0 = np.arange(-n, n + 1) / _ERF32_STEPS
+        table_e = _erf_float64(x0)
+        table_e[n] = -0.0  # erf(0) as -0.0, so that x = -0.0 gives -0.0 + -0.0 = -0.0 (and +0.0 gives +0.0)
+        _erf32_tables = (table_e, (2.0 * _INV_SQRT_PI) * np.exp(-x0 * x0))
     return _erf32_tables
 
 
@@ -168,28 +176,25 @@ def _erf_float32(x):
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     with np.errstate(invalid="ignore"):  # nan -> some index; the nan then flows through h into the result
         for start in range(0, flat_x.size, _ERF32_CHUNK):
-            xs = flat_x[start:start + _ERF32_CHUNK]
-            a = np.abs(xs)
-            np.clip(a, 0.0, _ERF32_MAX, out=a)  # |x| capped at 4 (nan stays nan)
-            t = a * float(_ERF32_STEPS)  # exact
-            k = t.astype(np.intp)  # node index floor(|x| * 256)
-            np.floor(t, out=t)
-            t *= 1.0 / _ERF32_STEPS  # x0 = k / 256, exact
-            h = np.subtract(a, t, dtype=np.float64)  # |x| - x0, exact, in [0, 1/256)
-            x0 = t.astype(np.float64)
-            r = x0 * x0  # Horner in h: 1 + h (-x0 + h (2 x0^2 - 1) / 3)
-            r *= 2.0 / 3.0
-            r -= 1.0 / 3.0
+            h = np.clip(flat_x[start:start + _ERF32_CHUNK], -_ERF32_MAX, _ERF32_MAX)  # x in [-4, 4]
+            x0 = h * float(_ERF32_STEPS)  # exact
+            k = x0.astype(np.intp)  # node trunc(256 x) (nan: a garbage index that mode="clip" tames)
+            k += int(_ERF32_MAX * _ERF32_STEPS)  # its index in the tables
+            np.trunc(x0, out=x0)
+            x0 *= 1.0 / _ERF32_STEPS  # x0 = k / 256, exact
+            x0 += 0.0  # -0.0 -> +0.0, so that x = -0.0 keeps its sign in h = x - x0 (and erf(-0.0) = -0.0)
+            h -= x0  # h = x - x0, exact
+            c = x0 * x0  # c = h (-x0 + h (2 x0^2 - 1) / 3), float32
+            c *= 2.0 / 3.0
+            c -= 1.0 / 3.0
+            c *= h
+            c -= x0
+            c *= h
+            r = np.add(c, 1.0, dtype=np.float64)  # float64 from here on
             r *= h
-            r -= x0
-            r *= h
-            r += 1.0
-            r *= h
-            r *= np.take(table_d, k, mode="clip")  # D h (...)
-            r += np.take(table_e, k, mode="clip")  # E + D h (...)
-            piece = flat_out[start:start + _ERF32_CHUNK]
-            piece[...] = r  # the one rounding to float32
-            np.copysign(piece, xs, out=piece)  # erf is odd
+            r *= np.take(table_d, k, mode="clip")  # D h (1 + c)
+            r += np.take(table_e, k, mode="clip")  # E + D h (1 + c)
+            flat_out[start:start + _ERF32_CHUNK] = r  # the one rounding to float32
     return out
 
 

@@ -29,6 +29,13 @@ _EXPORTS = {
     "BertGenerationEncoder": "refimpl.models.bert_generation",
     "BertGenerationDecoder": "refimpl.models.bert_generation",
     "EncoderDecoderModel": "refimpl.models.encoder_decoder",
+    # RoBERTa
+    "RobertaConfig": "refimpl.models.roberta",
+    "RobertaModel": "refimpl.models.roberta",
+    "RobertaForCausalLM": "refimpl.models.roberta",
+    "RobertaForMaskedLM": "refimpl.models.roberta",
+    # generation
+    "GenerationConfig": "refimpl.generation",
     # cache
     "KVCache": "refimpl.cache",
     # tokenizers

@@ -92,8 +92,8 @@ def test_encoder_decoder_checkpoint_errors(s2s, tmp_path):
         type(s2s).from_tensors(s2s.config, bad)
     with pytest.raises(ConfigError, match="nested 'encoder' and 'decoder'"):
         EncoderDecoderConfig.from_dict({"model_type": "encoder-decoder"})
-    with pytest.raises(ConfigError, match="model_type='roberta' is not supported"):
-        EncoderDecoderConfig.from_dict({"encoder": {"model_type": "roberta"}, "decoder": {"model_type": "bert"}})
+    with pytest.raises(ConfigError, match="model_type='gpt2' is not supported"):
+        EncoderDecoderConfig.from_dict({"encoder": {"model_type": "bert"}, "decoder": {"model_type": "gpt2"}})
 
 
 @pytest.mark.parity

@@ -197,13 +197,7 @@ class _BertBase(PreTrainedModel):
 
         # positions and token types: [B or 1, S]
         if position_ids is None:
-            if total > cfg.max_position_embeddings:
-                raise InputError(
-                    f"sequence length {total}" + (f" ({past} cached + {s} new)" if past else "")
-                    + f" exceeds max_position_embeddings={cfg.max_position_embeddings}; truncate the input "
-                    f"(tokenizer truncation=True, max_length={cfg.max_position_embeddings})"
-                )
-            position_ids = xp.arange(past, total)[None, :]
+            position_ids = self._default_position_ids(input_ids, b, s, past)
         else:
             position_ids = self._ids(position_ids, "position_ids", cfg.max_position_embeddings, "positions")
             if position_ids.shape not in ((b, s), (1, s)):
@@ -248,6 +242,26 @@ class _BertBase(PreTrainedModel):
 
         return BertInputs(input_ids, inputs_embeds, token_type_ids, position_ids, self_mask, cross_mask,
                           encoder_hidden_states, self._head_masks(head_mask), cache)
+
+    def _default_position_ids(self, input_ids, batch, length, past):
+        """Positions when the caller gives none: P..P+S-1 after P cached ones -> [1, S].
+
+        A hook: model families with another position scheme (RoBERTa) override it. ``input_ids`` [B, S]
+        on the backend, or None when ``inputs_embeds`` were given.
+        """
+        self._check_length(past, length, self.config.max_position_embeddings)
+        return self.xp.arange(past, past + length)[None, :]
+
+    @staticmethod
+    def _check_length(past, length, limit, what=None):
+        """InputError when P cached + S new positions exceed ``limit`` (``what`` names where it comes from)."""
+        total = past + length
+        if total > limit:
+            raise InputError(
+                f"sequence length {total}" + (f" ({past} cached + {length} new)" if past else "")
+                + f" exceeds {what or f'max_position_embeddings={limit}'}; truncate the input "
+                f"(tokenizer truncation=True, max_length={limit})"
+            )
 
     def _head_masks(self, head_mask):
         cfg = self.config

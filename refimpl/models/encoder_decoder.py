@@ -1,6 +1,6 @@
-"""EncoderDecoderModel: any refimpl encoder (BertModel, BertGenerationEncoder) feeding a decoder with
-cross-attention (BertLMHeadModel, BertGenerationDecoder) — bert2bert and friends, as transformers 4.57.6
-``modeling_encoder_decoder.py`` builds them.
+"""EncoderDecoderModel: any refimpl encoder (BertModel, BertGenerationEncoder, RobertaModel) feeding a
+decoder with cross-attention (BertLMHeadModel, BertGenerationDecoder, RobertaForCausalLM) — bert2bert,
+roberta2roberta and mixes, as transformers 4.57.6 ``modeling_encoder_decoder.py`` builds them.
 
 Dimension legend: B batch, S source length, T target length, D_enc / D_dec hidden sizes, V vocabulary.
 
@@ -45,9 +45,11 @@ from .bert_generation import (
 )
 from .bert_models import BertLMHeadModel, BertModel
 from .params import Params
+from .roberta import RobertaConfig, RobertaForCausalLM, RobertaModel
 
-ENCODER_CLASSES = {"bert": BertModel, "bert-generation": BertGenerationEncoder}
-DECODER_CLASSES = {"bert": BertLMHeadModel, "bert-generation": BertGenerationDecoder}
+# model_type -> the class transformers' AutoModel / AutoModelForCausalLM builds for it
+ENCODER_CLASSES = {"bert": BertModel, "bert-generation": BertGenerationEncoder, "roberta": RobertaModel}
+DECODER_CLASSES = {"bert": BertLMHeadModel, "bert-generation": BertGenerationDecoder, "roberta": RobertaForCausalLM}
 _TOP_LEVEL_TOKENS = ("pad_token_id", "decoder_start_token_id", "bos_token_id", "eos_token_id")
 
 
@@ -73,8 +75,8 @@ class EncoderDecoderConfig:
             raise ConfigError("an encoder-decoder config.json needs nested 'encoder' and 'decoder' objects")
         known = {f.name for f in dataclasses.fields(cls)} - {"encoder", "decoder", "extra"}
         cfg = cls(
-            encoder=config_from_dict(data["encoder"]),
-            decoder=config_from_dict(data["decoder"]),
+            encoder=sub_config_from_dict(data["encoder"]),
+            decoder=sub_config_from_dict(data["decoder"]),
             **{k: v for k, v in data.items() if k in known},
             extra={k: v for k, v in data.items() if k not in known and k not in ("encoder", "decoder")},
         )
@@ -121,6 +123,19 @@ class EncoderDecoderConfig:
         d["encoder"] = self.encoder.to_dict()
         d["decoder"] = self.decoder.to_dict()
         return d
+
+
+def sub_config_from_dict(data: dict, overrides=None):
+    """The encoder's or decoder's config from its dict, by ``model_type`` (bert, bert-generation, roberta)."""
+    kind = {**data, **(overrides or {})}.get("model_type", "bert")
+    if kind not in ENCODER_CLASSES:
+        raise ConfigError(
+            f"model_type={kind!r} is not supported in an encoder-decoder; refimpl builds them from "
+            f"{sorted(ENCODER_CLASSES)} models"
+        )
+    if kind == "roberta":
+        return RobertaConfig.from_dict({**data, **(overrides or {})})
+    return config_from_dict(data, overrides)
 
 
 def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
@@ -224,8 +239,8 @@ class EncoderDecoderModel(PreTrainedModel):
             raise InputError(f"unknown arguments {unknown}; use encoder_<field>, decoder_<field> or {_TOP_LEVEL_TOKENS}")
         enc_over.update(is_decoder=False, add_cross_attention=False)
         dec_over.update(is_decoder=True, add_cross_attention=True)
-        enc_cfg = config_from_dict(read_config_json(encoder_pretrained_model_name_or_path), enc_over)
-        dec_cfg = config_from_dict(read_config_json(decoder_pretrained_model_name_or_path), dec_over)
+        enc_cfg = sub_config_from_dict(read_config_json(encoder_pretrained_model_name_or_path), enc_over)
+        dec_cfg = sub_config_from_dict(read_config_json(decoder_pretrained_model_name_or_path), dec_over)
         config = EncoderDecoderConfig(encoder=enc_cfg, decoder=dec_cfg, **top)
         config.validate()
 
@@ -236,7 +251,10 @@ class EncoderDecoderModel(PreTrainedModel):
                                        where=str(encoder_pretrained_model_name_or_path))
         dec_tensors, _ = load_checkpoint_tensors(decoder_pretrained_model_name_or_path)
         shapes = dec_cls.param_shapes(dec_cfg)
-        mapped, report = warm_start_tensors(shapes, dec_tensors, "bert.", dec_cfg.initializer_range, seed)
+        if hasattr(dec_cls, "warm_start_tensors"):  # a family with its own names (RoBERTa)
+            mapped, report = dec_cls.warm_start_tensors(shapes, dec_tensors, dec_cfg.initializer_range, seed)
+        else:
+            mapped, report = warm_start_tensors(shapes, dec_tensors, "bert.", dec_cfg.initializer_range, seed)
         decoder = dec_cls.from_tensors(dec_cfg, mapped, dtype, backend,
                                        where=f"{decoder_pretrained_model_name_or_path} (warm start)")
         decoder.load_report["ignored"] = sorted(set(decoder.load_report.get("ignored", [])) | set(report["ignored"]))
@@ -270,7 +288,7 @@ class EncoderDecoderModel(PreTrainedModel):
         """Every decoder layer's cross-attention keys and values from projected encoder states [B, S, D_dec]:
         two tuples of L arrays [B, N, S, H]. Computed once per sequence (generation reuses them)."""
         cfg = self.decoder.config
-        p = Params(self.decoder.params, "bert.encoder.")
+        p = Params(self.decoder.params, f"{self.decoder.base_model_prefix}.encoder.")
         keys, values = [], []
         for i in range(cfg.num_hidden_layers):
             k, v = _bert.cross_attention_kv(p.sub(f"layer.{i}.crossattention.self."), cfg, encoder_hidden)

@@ -137,16 +137,17 @@ def attention_output(p, cfg, context, residual):
     """LayerNorm(dense(context) + residual): the ``attention.output.`` block. [B, S, D] -> [B, S, D]."""
     h = linear(context, p["dense.weight"], p["dense.bias"])
     h += residual
-    return layer_norm(h, p["LayerNorm.weight"], p["LayerNorm.bias"], cfg.layer_norm_eps)
+    return layer_norm(h, p["LayerNorm.weight"], p["LayerNorm.bias"], cfg.layer_norm_eps, out=h)
 
 
 def feed_forward(p, cfg, x):
     """LayerNorm(W2 act(W1 x + b1) + b2 + x): ``intermediate.`` then ``output.``. [B, S, D] -> [B, S, D]."""
     act = get_activation(cfg.hidden_act)
-    h = act(linear(x, p["intermediate.dense.weight"], p["intermediate.dense.bias"]))  # [B, S, F]
+    h = linear(x, p["intermediate.dense.weight"], p["intermediate.dense.bias"])  # [B, S, F]
+    h = act(h, out=h)  # in place: no second [B, S, F] array
     h = linear(h, p["output.dense.weight"], p["output.dense.bias"])  # [B, S, D]
     h += x
-    return layer_norm(h, p["output.LayerNorm.weight"], p["output.LayerNorm.bias"], cfg.layer_norm_eps)
+    return layer_norm(h, p["output.LayerNorm.weight"], p["output.LayerNorm.bias"], cfg.layer_norm_eps, out=h)
 
 
 # --- layers and stacks -----------------------------------------------------------------------------

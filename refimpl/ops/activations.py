@@ -21,15 +21,27 @@ they never promote float32 to float64.
 
 import math
 
+import numpy as np
+
 from ..backend import array_module, erf
 from ..errors import ConfigError
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_CHUNK = 16384  # elements per chunk for the costlier activations (numpy): 64 KiB of float32
 
 
-def gelu(x):
-    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2)))."""
+def gelu(x, out=None):
+    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2))).
+
+    Evaluated chunk by chunk (``_CHUNK`` elements; on cupy, the whole array at once): each chunk's
+    temporaries, erf's included, stay in L1/L2 instead of streaming through memory once per operation.
+    ``out``: where to write the result; ``out=x`` works in place and spares a large allocation.
+    """
+    return _chunked(_gelu_chunk, x, out)
+
+
+def _gelu_chunk(x):
     y = erf(x * _INV_SQRT_2)  # new array; finish in place
     y += 1.0
     y *= 0.5
@@ -37,8 +49,15 @@ def gelu(x):
     return y
 
 
-def gelu_tanh(x):
-    """Tanh-approximated GELU (gelu_new / gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+def gelu_tanh(x, out=None):
+    """Tanh-approximated GELU (gelu_new / gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    Chunked like :func:`gelu`.
+    """
+    return _chunked(_gelu_tanh_chunk, x, out)
+
+
+def _gelu_tanh_chunk(x):
     xp = array_module(x)
     y = x * x
     y *= x
@@ -50,6 +69,20 @@ def gelu_tanh(x):
     y *= 0.5
     y *= x
     return y
+
+
+def _chunked(fn, x, out=None):
+    """``fn`` (elementwise) applied to consecutive chunks of ``x``, written into ``out`` (new if None)."""
+    xp = array_module(x)
+    target = out if out is not None and out.flags.c_contiguous else xp.empty(x.shape, dtype=x.dtype)
+    flat_x, flat_target = x.reshape(-1), target.reshape(-1)
+    chunk = _CHUNK if xp is np else max(1, flat_x.size)
+    for start in range(0, flat_x.size, chunk):
+        flat_target[start:start + chunk] = fn(flat_x[start:start + chunk])
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
 
 
 def gelu_fast(x):
@@ -144,6 +177,25 @@ ACT2FN = {
     "laplace": laplace,
     "linear": linear,
 }
+
+
+def _accepts_out(fn):
+    """``fn(x)`` as ``fn(x, out=None)``: every activation can be asked to write into ``out``."""
+    if fn in (gelu, gelu_tanh):
+        return fn
+
+    def with_out(x, out=None):
+        y = fn(x)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+    with_out.__name__, with_out.__doc__ = fn.__name__, fn.__doc__
+    return with_out
+
+
+ACT2FN = {name: _accepts_out(fn) for name, fn in ACT2FN.items()}
 
 
 def get_activation(name: str):

@@ -225,7 +225,8 @@ class EncoderDecoderModel(PreTrainedModel):
         decoder checkpoint lacks (cross-attention, the LM head's transform and bias, ``enc_to_dec_proj``)
         are initialised from a numpy normal seeded with ``seed`` (LayerNorm 1/0, biases 0) and listed in
         ``load_report["decoder"]["initialized"]``; dropped tensors (pooler, token types of BertGeneration,
-        other heads) in ``["ignored"]``.
+        other heads, a RoBERTa encoder checkpoint's ``lm_head.*``) in ``["ignored"]``. A RoBERTa decoder
+        maps its names through BERT's warm start (``RobertaForCausalLM.warm_start_tensors``).
         kwargs: ``encoder_<field>`` / ``decoder_<field>`` override the encoder / decoder configs; other
         keys (``pad_token_id``, ``decoder_start_token_id``, ``bos_token_id``, ``eos_token_id``) set the
         top-level config (transformers would read ``decoder_start_token_id`` as a decoder field

@@ -338,7 +338,7 @@ def map_blocks(fn, blocks):
             raise e
 
 
-def row_blocks(rows, xp, target=384, minimum=16):
+def row_blocks(rows, xp, target=384, minimum=32):
     """Split ``rows`` rows into slices for :func:`map_blocks`: about ``target`` rows each (a size at which
     a [rows, 4 D] intermediate stays in cache and a matrix product still runs at full speed), a multiple
     of the thread count, none shorter than ``minimum``. On cupy: one slice (the GPU wants it whole).

@@ -85,7 +85,10 @@ def self_attention(p, cfg, x, mask, head_mask):
     """
     xp = _xp(x)
     n = cfg.num_attention_heads
-    q, k, v = _heads(p, "query", x, n), _heads(p, "key", x, n), _heads(p, "value", x, n)  # [B, N, S, H]
+    # The three projections, row block by row block (each block of x read once): 3 x [B, S, D].
+    w = [(p[name + ".weight"], p[name + ".bias"]) for name in ("query", "key", "value")]
+    qkv = map_rows(lambda rows: tuple(linear(rows, *wb) for wb in w), x, width=tuple(wb[0].shape[0] for wb in w))
+    q, k, v = (split_heads(h, n) for h in qkv)  # [B, N, S, H]
     positions = xp.arange(x.shape[1])
     extra = relative_position_scores(p, cfg, q, k, positions, positions)
     context, probs = attention(q, k, v, mask, head_mask, extra)  # [B, N, S, H]

@@ -281,9 +281,11 @@ def test_transformers_warm_start_saved_generates_same_beams(tmp_path):
 def test_generate_past_roberta_positions_is_an_input_error(roberta2roberta):
     """max_position_embeddings 40 with padding_idx 1 leaves 38 decoder positions: 38 new tokens fit (the start
     token takes one position, the last token is never fed); 39 raise refimpl's InputError naming the limit
-    (transformers fails with an IndexError inside the embedding)."""
+    before any decoding starts (transformers fails with an IndexError inside the embedding)."""
     hf, mine, eos = roberta2roberta
     ids, mask = source_batch()
     assert mine.generate(ids, attention_mask=mask, max_new_tokens=38, min_new_tokens=38).shape == (3, 39)
-    with pytest.raises(refimpl.InputError, match=r"exceeds the 38 positions of max_position_embeddings=40"):
+    with pytest.raises(refimpl.InputError, match=r"max_new_tokens=39 after 1 input tokens would feed the decoder 39 "
+                       r"positions, more than the 38 it can embed \(max_position_embeddings=40\); use at most "
+                       r"max_new_tokens=38"):
         mine.generate(ids, attention_mask=mask, max_new_tokens=39, min_new_tokens=39)

@@ -188,13 +188,19 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
             f"the {'decoder input' if is_ed else 'prompt'} has {prompt_len} tokens but max_length={gc.max_length}; "
             "set max_new_tokens (tokens to add) or a larger max_length"
         )
-    if gc.max_length - 1 > dcfg.max_position_embeddings:
+    # Positions the decoder can embed: all max_position_embeddings, except inside an encoder-decoder with a
+    # RoBERTa decoder, whose positions start at padding_idx + 1 (decoder-only generation feeds positions
+    # from 0, as transformers does).
+    positions = dcfg.max_position_embeddings
+    if is_ed and getattr(dcfg, "model_type", "") == "roberta":
+        positions -= dcfg.pad_token_id + 1
+    if gc.max_length - 1 > positions:
         what = (f"max_new_tokens={gc.max_new_tokens} after {prompt_len} input tokens" if gc.max_new_tokens is not None
                 else f"max_length={gc.max_length}")
         raise InputError(
-            f"{what} would feed the decoder {gc.max_length - 1} positions, more than its "
-            f"max_position_embeddings={dcfg.max_position_embeddings}; use at most "
-            f"max_new_tokens={dcfg.max_position_embeddings + 1 - prompt_len}"
+            f"{what} would feed the decoder {gc.max_length - 1} positions, more than the {positions} it can embed "
+            f"(max_position_embeddings={dcfg.max_position_embeddings}); use at most "
+            f"max_new_tokens={positions + 1 - prompt_len}"
         )
 
     rows = ids.shape[0]

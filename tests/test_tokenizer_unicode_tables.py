@@ -153,6 +153,39 @@ def test_fast_tables_match_rust_tokenizers():
         )
 
 
+def _runs(mask) -> tuple:
+    """Inclusive (first, last) runs of True in a boolean array."""
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return tuple((int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2]))
+
+
+def _merged(ranges) -> tuple:
+    out = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def test_flag_table_matches_range_tables():
+    """normalization._FAST_FLAGS (one byte per code point, what map_char reads) holds exactly the ranges of
+    _fast_tables, bit by bit."""
+    import numpy as np
+
+    from refimpl.tokenizers import _fast_tables as T
+    from refimpl.tokenizers import normalization as N
+
+    flags = np.frombuffer(bytes(N._FAST_FLAGS), dtype=np.uint8)
+    assert flags.shape == (0x110000,)
+    for bit, ranges in ((N.F_REMOVED, T.REMOVED), (N.F_WHITESPACE, T.WHITESPACE), (N.F_CHINESE, T.CHINESE),
+                        (N.F_STRIP_REMOVED, T.STRIP_REMOVED)):  # fmt: skip
+        assert _runs(flags & bit != 0) == _merged(ranges), bit
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(TABLES_FILE.parent.parent.parent))
     TABLES_FILE.write_text(render(derive_tables()), encoding="utf-8")

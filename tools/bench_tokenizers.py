@@ -4,9 +4,10 @@ Same process, same vocabulary (all-MiniLM-L6-v2), a mixed corpus (English prose,
 Greek/Cyrillic, CJK, emoji) cut to 1 KB, 100 KB and 1 MB; each input is one call on a batch of lines
 (``--shape lines``: ~200-character lines, as a dataset would be fed; ``sentences``: one short sentence per
 item; ``single``: the whole input as one string). Each timing is the median of ``--repeat`` calls, each on a
-freshly loaded refimpl tokenizer (word cache cold). Prints a table; the cost per byte should stay flat.
+freshly loaded refimpl tokenizer (word cache cold); the tokenizers take turns, call by call. Prints a table; the cost per byte should stay flat.
 
     /work/venv/bin/python tools/bench_tokenizers.py [--sizes 1e3,1e5,1e6] [--repeat 7] [--shape lines]
+        [--baseline DIR]     # DIR: another checkout (git archive <commit> refimpl | tar -x -C DIR), timed alongside
 """
 
 from __future__ import annotations
@@ -46,16 +47,33 @@ def corpus(n_bytes: int, seed: int = 0, shape: str = "lines") -> list[str]:
     return ["".join(lines)] if shape == "single" else lines
 
 
-def bench(make, lines, repeat):
-    """Median wall time of ``repeat`` calls, each on ``make()`` (a fresh refimpl tokenizer: word cache cold)."""
-    times, n_tokens = [], 0
+def bench(makers: dict, lines, repeat):
+    """name -> (tokens, median seconds) over ``repeat`` rounds; each round calls every tokenizer once, in turn
+    (so load from other jobs hits all of them alike), each on ``make()`` (a fresh refimpl tokenizer: word
+    cache cold)."""
+    times = {name: [] for name in makers}
+    n_tokens = {}
     for _ in range(repeat):
-        tok = make()
-        t0 = time.perf_counter()
-        ids = tok(lines, add_special_tokens=False)["input_ids"]
-        times.append(time.perf_counter() - t0)
-        n_tokens = sum(len(x) for x in ids)
-    return n_tokens, statistics.median(times)
+        for name, make in makers.items():
+            tok = make()
+            t0 = time.perf_counter()
+            ids = tok(lines, add_special_tokens=False)["input_ids"]
+            times[name].append(time.perf_counter() - t0)
+            n_tokens[name] = sum(len(x) for x in ids)
+    return {name: (n_tokens[name], statistics.median(times[name])) for name in makers}
+
+
+def load_baseline(directory: str):
+    """``refimpl`` of another checkout, imported as the package ``refimpl_baseline`` (its imports are relative)."""
+    import importlib.util
+
+    package = Path(directory) / "refimpl"
+    spec = importlib.util.spec_from_file_location("refimpl_baseline", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["refimpl_baseline"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("refimpl_baseline.tokenizers")
 
 
 def main():
@@ -63,6 +81,7 @@ def main():
     ap.add_argument("--sizes", default="1e3,1e5,1e6")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--shape", choices=["lines", "sentences", "single"], default="lines")
+    ap.add_argument("--baseline", help="a directory holding another version's refimpl/, timed as 'baseline'")
     args = ap.parse_args()
 
     import transformers
@@ -78,23 +97,26 @@ def main():
         "transformers slow (Python)": transformers.BertTokenizer.from_pretrained(d),
         "transformers fast (Rust)": transformers.BertTokenizerFast.from_pretrained(d),
     }
+    if args.baseline:
+        contenders["baseline BertTokenizer"] = load_baseline(args.baseline).BertTokenizer.from_pretrained(d)
     print(f"transformers {transformers.__version__}; Python {sys.version.split()[0]}; median of {args.repeat}; "
           f"shape {args.shape}")
     print(f"{'input':>8}  {'tokenizer':<28} {'tokens':>9} {'seconds':>9} {'tokens/s':>12} {'µs/KB':>8}")
     for size in (int(float(s)) for s in args.sizes.split(",")):
         lines = corpus(size, shape=args.shape)
         n_bytes = sum(len(x.encode("utf-8")) for x in lines)
+        makers = {name: (lambda t=tok: type(t).from_pretrained(d)) if not name.startswith("transformers") else (lambda t=tok: t)
+                  for name, tok in contenders.items()}  # fmt: skip
         results, speed = {}, {}
-        for name, tok in contenders.items():
-            make = (lambda t=tok: type(t).from_pretrained(d)) if name.startswith("refimpl") else (lambda t=tok: t)
-            n_tokens, secs = bench(make, lines, args.repeat)
+        for name, (n_tokens, secs) in bench(makers, lines, args.repeat).items():
             results[name], speed[name] = n_tokens, n_tokens / secs
             print(f"{n_bytes / 1e3:>6.0f}KB  {name:<28} {n_tokens:>9} {secs:>9.4f} {n_tokens / secs:>12,.0f} "
                   f"{secs / n_bytes * 1e9:>8.1f}")  # fmt: skip
-        print(f"{'':>8}  refimpl BertTokenizer / transformers slow: "
-              f"{speed['refimpl BertTokenizer'] / speed['transformers slow (Python)']:.1f}x")
+        for name in [n for n in speed if "BertTokenizer" in n and "Legacy" not in n]:
+            print(f"{'':>8}  {name} / transformers slow: {speed[name] / speed['transformers slow (Python)']:.1f}x")
         assert results["refimpl BertTokenizer"] == results["transformers fast (Rust)"]
         assert results["refimpl BertTokenizerLegacy"] == results["transformers slow (Python)"]
+        assert results.get("baseline BertTokenizer", results["refimpl BertTokenizer"]) == results["refimpl BertTokenizer"]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 A text is a concatenation of fragments, each drawn from one of: any scalar value (every script, symbols,
 unassigned and private-use code points, controls, format chars), combining-mark clusters, whitespace of
-every kind, emoji ZWJ/flag/skin-tone sequences, ASCII words and punctuation, very long words, special-token
+every kind (and runs of it), emoji ZWJ/flag/skin-tone sequences, ASCII words and punctuation, very long words, special-token
 strings, CJK. Lone surrogates are excluded (str.encode cannot carry them into the Rust library).
 """
 
@@ -33,6 +33,7 @@ def text(special_tokens=(), max_fragments=12):
         st.text(ANY_CHAR, max_size=6),
         st.tuples(ST_LETTER, st.lists(COMBINING, max_size=3)).map(lambda t: t[0] + "".join(t[1])),
         WHITESPACE,
+        st.text(st.sampled_from(" \t\n\r\xa0\u3000"), min_size=2, max_size=5),  # whitespace runs
         CONTROL_FORMAT,
         EMOJI,
         WORDS,

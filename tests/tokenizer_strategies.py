@@ -2,8 +2,8 @@
 
 A text is a concatenation of fragments, each drawn from one of: any scalar value (every script, symbols,
 unassigned and private-use code points, controls, format chars), combining-mark clusters, whitespace of
-every kind (and runs of it), emoji ZWJ/flag/skin-tone sequences, ASCII words and punctuation, very long words, special-token
-strings, CJK. Lone surrogates are excluded (str.encode cannot carry them into the Rust library).
+every kind and runs of it, emoji ZWJ/flag/skin-tone sequences, ASCII words and punctuation, very long
+words, special-token strings, CJK. Lone surrogates are excluded (str.encode cannot carry them into the Rust library).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def test_decoder_only_roberta_generate(tmp_path, opts):
 def sizes(draw):
     heads = draw(st.integers(1, 4))
     return dict(
-        hidden_size=heads * draw(st.integers(2, 8)),
+        hidden_size=heads * draw(st.integers(2 if heads > 1 else 4, 8)),  # D >= 4: LayerNorm over 2 values is ill-conditioned
         num_attention_heads=heads,
         num_hidden_layers=draw(st.integers(1, 2)),
         intermediate_size=draw(st.integers(5, 37)),

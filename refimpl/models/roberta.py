@@ -45,7 +45,7 @@ from ..ops.linear import linear
 from ..ops.losses import cross_entropy
 from ..outputs import CausalLMOutputWithCrossAttentions, MaskedLMOutput
 from .bert_generation import warm_start_tensors
-from .bert_models import _BertBase, _layer_norm_shapes, _linear_shapes, bert_shapes, causal_lm_loss
+from .bert_models import BertModel, _BertBase, _layer_norm_shapes, _linear_shapes, bert_shapes, causal_lm_loss
 from .params import Params
 
 
@@ -228,35 +228,21 @@ class _RobertaBase(_BertBase):
         }
 
 
-class RobertaModel(_RobertaBase):
+class RobertaModel(_RobertaBase, BertModel):
     """The bare RoBERTa encoder (or, with ``is_decoder``, decoder): embeddings, L layers, optional pooler.
 
     Output: ``BaseModelOutputWithPoolingAndCrossAttentions`` (last_hidden_state [B, S, D], pooler_output
     [B, D] or None when the checkpoint has no pooler, past_key_values, hidden_states, attentions,
-    cross_attentions).
+    cross_attentions). The call is BertModel's (same inputs and outputs); RoBERTa's positions come from
+    ``_RobertaBase._default_position_ids``, its loading rules from ``_RobertaBase.from_tensors``.
     """
 
     with_pooler = True
-
-    @classmethod
-    def param_shapes(cls, config):
-        return bert_shapes(config, "", with_pooler=True)
+    param_shapes = BertModel.param_shapes  # BertModel's table, under no prefix
 
     @classmethod
     def _match_options(cls, config):
         return {"base_prefix": "roberta", "optional_prefixes": ("pooler.",)}
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                 past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None,
-                 return_dict=True):
-        return self._run_bert(
-            Params(self.params), input_ids, attention_mask, token_type_ids, position_ids, head_mask,
-            inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
-            output_attentions, output_hidden_states,
-        )
-
-    forward = __call__
 
 
 class RobertaForCausalLM(_RobertaBase):

@@ -24,6 +24,7 @@ from ..ops.attention import (
     relative_key_scores,
     relative_position_embeddings,
     relative_query_key_scores,
+    single_query_attention,
     split_heads,
 )
 from ..ops.layer_norm import layer_norm
@@ -112,7 +113,7 @@ def cached_self_attention(p, cfg, x, mask, head_mask, cache, layer):
     t = k.shape[2]
     query_positions = xp.full(x.shape[1], t - 1)
     extra = relative_position_scores(p, cfg, q, k, query_positions, xp.arange(t))
-    context, probs = attention(q, k, v, mask, head_mask, extra)
+    context, probs = _attend(q, k, v, mask, head_mask, extra)
     return merge_heads(context), probs
 
 
@@ -132,8 +133,16 @@ def cross_attention(p, cfg, x, kv, mask, head_mask):
     Returns (context [B, S, D], probs [B, N, S, E]).
     """
     q = _heads(p, "query", x, cfg.num_attention_heads)  # [B, N, S, H]
-    context, probs = attention(q, kv[0], kv[1], mask, head_mask)
+    context, probs = _attend(q, kv[0], kv[1], mask, head_mask)
     return merge_heads(context), probs
+
+
+def _attend(q, k, v, mask, head_mask, position_scores=None):
+    """The decoder's attention: :func:`single_query_attention` for one new position (a decode step),
+    else :func:`attention`. Same formula either way (tests/test_decode_attention.py)."""
+    if q.shape[2] == 1:
+        return single_query_attention(q, k, v, mask, head_mask, position_scores)
+    return attention(q, k, v, mask, head_mask, position_scores)
 
 
 def attention_output(p, cfg, context, residual):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_module, map_blocks
+from ..backend import array_module, map_blocks, workers
 from .softmax import softmax
 
 
@@ -84,6 +84,8 @@ def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
     if xp is not np:
         return [(slice(None), slice(None))]
     heads = max(1, min(n, budget // max(1, s * t * itemsize)))
+    per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one
+    heads = min(heads, max(1, -(-n // per_element)))
     return [(slice(i, i + 1), slice(j, min(j + heads, n))) for i in range(b) for j in range(0, n, heads)]
 
 
@@ -114,3 +116,33 @@ def relative_query_key_scores(k, emb):
     b, n, t, h = k.shape
     per_key = k.transpose(2, 0, 1, 3).reshape(t, b * n, h) @ emb.transpose(1, 2, 0)  # [T, B*N, S]
     return per_key.reshape(t, b, n, -1).transpose(1, 2, 3, 0)  # [B, N, S, T]
+
+
+def single_query_attention(q, k, v, mask=None, head_mask=None, position_scores=None):
+    """:func:`attention` for one query position (S = 1), the decode step: the same formula, computed
+    with two batched products over all (batch element, head) pairs at once instead of block by block.
+
+    q [B, N, 1, H], k [B, N, T, H], v [B, N, T, H] (k and v may be strided views of a KV cache, e.g.
+    ``cache[:, :, :T]``); mask, head_mask, position_scores as for :func:`attention`.
+    Returns (context [B, N, 1, H], probs [B, N, 1, T]).
+
+    The scores are computed as k q^T ([B, N, T, H] @ [B, N, H, 1] -> [B, N, T, 1], a matrix-vector
+    product per (batch element, head) reading the cached keys in place: no transposed copy of K, which
+    :func:`attention` makes every call), then viewed as [B, N, 1, T]. Then, in the same order as
+    :func:`attention`: + position_scores, / sqrt(H), + mask, softmax, * head_mask, @ v.
+    """
+    xp = array_module(q)
+    b, n, s, h = q.shape
+    if s != 1:
+        raise ValueError(f"single_query_attention takes one query position, got {s}")
+    t = k.shape[2]
+    scores = xp.matmul(k, q.reshape(b, n, h, 1)).reshape(b, n, 1, t)  # [B, N, 1, T], fresh array
+    if position_scores is not None:
+        scores += position_scores
+    scores /= math.sqrt(h)
+    if mask is not None:
+        scores += mask
+    softmax(scores, out=scores)
+    if head_mask is not None:
+        scores *= head_mask
+    return xp.matmul(scores, v), scores

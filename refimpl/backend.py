@@ -288,12 +288,19 @@ def cpu_threads(xp):
     workers = max((lib.num_threads for lib in controller.lib_controllers), default=1)
     limiter = controller.limit(limits=1) if workers > 1 else None
     _local.workers = workers
+    _local.libs = controller.lib_controllers if workers > 1 else ()
     try:
         yield
     finally:
         _local.workers = 0
+        _local.libs = ()
         if limiter is not None:
             limiter.restore_original_limits()
+
+
+def _set_blas_threads(n):
+    for lib in getattr(_local, "libs", ()):
+        lib.set_num_threads(n)
 
 
 def workers():
@@ -308,10 +315,20 @@ def map_blocks(fn, blocks):
     order as threads become free. Exceptions propagate to the caller after all threads have stopped.
     """
     blocks = list(blocks)
-    n = min(workers(), len(blocks))
+    w = workers()
+    n = min(w, len(blocks))
     if n <= 1:
-        for block in blocks:
-            fn(block)
+        # One block (small inputs) in a threaded region: the cores go to the BLAS for its duration
+        # instead of idling (setting the BLAS thread count is a C call of about a microsecond).
+        threaded = len(blocks) == 1 and w > 1
+        if threaded:
+            _set_blas_threads(w)
+        try:
+            for block in blocks:
+                fn(block)
+        finally:
+            if threaded:
+                _set_blas_threads(1)
         return
     queue = iter(blocks)
     lock = threading.Lock()

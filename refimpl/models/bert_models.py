@@ -291,6 +291,17 @@ class _BertBase(PreTrainedModel):
                 )
         return self.xp.asarray(arr.astype(np.int64))
 
+    def _decode_output_weight_t(self, cache):
+        """For a cached (decoding) call on numpy: the LM head's output matrix transposed, contiguous
+        [D, V], made once per model and kept (V x D more memory: 47 MB for BERT-base's vocabulary at
+        float32); else None. See ``lm_prediction_head``."""
+        if cache is None or self.xp is not np:
+            return None
+        wt = self.__dict__.get("_output_weight_t")
+        if wt is None:
+            wt = self.__dict__["_output_weight_t"] = np.ascontiguousarray(self._output_weight().T)
+        return wt
+
     def _output_weight(self):
         """The LM head's output matrix [V, D]: the word embeddings when tied (transformers' default)."""
         if self.config.tie_word_embeddings:
@@ -396,7 +407,8 @@ class BertLMHeadModel(_BertBase):
                              encoder_attention_mask, past_key_values, use_cache, output_attentions,
                              output_hidden_states)
         logits = lm_prediction_head(Params(self.params, "cls.predictions."), self.config,
-                                    out.last_hidden_state, self._output_weight())
+                                    out.last_hidden_state, self._output_weight(),
+                                    self._decode_output_weight_t(out.past_key_values))
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, self._labels(labels, "labels", logits.shape[:2], self.config.vocab_size))

@@ -169,33 +169,53 @@ def _erf32_table():
     return _erf32_tables
 
 
-def _erf_float32(x):
-    """erf of a float32 numpy array, within 1 ulp of math.erf (see the comment above)."""
+def _erf_float32(x, out=None):
+    """erf of a float32 numpy array, within 1 ulp of math.erf (see the comment above).
+
+    ``out``: a float32 array of x's shape to write into (it may be ``x`` itself). Every pass writes into
+    per-thread scratch arrays of one chunk: a fresh multi-hundred-KiB temporary per operation costs
+    page faults, and converting float32 straight to a 64-bit index is several times slower than to a
+    32-bit one (the index is widened afterwards, which is fast).
+    """
     table_e, table_d = _erf32_table()
-    out = np.empty(x.shape, np.float32)
+    if out is None:
+        out = np.empty(x.shape, np.float32)
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    scratch = _erf32_scratch(min(flat_x.size, _ERF32_CHUNK))
     with np.errstate(invalid="ignore"):  # nan -> some index; the nan then flows through h into the result
         for start in range(0, flat_x.size, _ERF32_CHUNK):
-            h = np.clip(flat_x[start:start + _ERF32_CHUNK], -_ERF32_MAX, _ERF32_MAX)  # x in [-4, 4]
-            x0 = h * float(_ERF32_STEPS)  # exact
-            k = x0.astype(np.intp)  # node trunc(256 x) (nan: a garbage index that mode="clip" tames)
-            k += int(_ERF32_MAX * _ERF32_STEPS)  # its index in the tables
+            xs = flat_x[start:start + _ERF32_CHUNK]
+            n = xs.size
+            h, x0, c, k32, k, r, g = (a[:n] for a in scratch)
+            xs.clip(-_ERF32_MAX, _ERF32_MAX, out=h)  # x in [-4, 4]
+            np.multiply(h, float(_ERF32_STEPS), out=x0)  # exact
+            np.copyto(k32, x0, casting="unsafe")  # node trunc(256 x) (nan: a garbage index that mode="clip" tames)
+            np.add(k32, int(_ERF32_MAX * _ERF32_STEPS), out=k)  # its index in the tables
             np.trunc(x0, out=x0)
             x0 *= 1.0 / _ERF32_STEPS  # x0 = k / 256, exact
             x0 += 0.0  # -0.0 -> +0.0, so that x = -0.0 keeps its sign in h = x - x0 (and erf(-0.0) = -0.0)
             h -= x0  # h = x - x0, exact
-            c = x0 * x0  # c = h (-x0 + h (2 x0^2 - 1) / 3), float32
+            np.multiply(x0, x0, out=c)  # c = h (-x0 + h (2 x0^2 - 1) / 3), float32
             c *= 2.0 / 3.0
             c -= 1.0 / 3.0
             c *= h
             c -= x0
             c *= h
-            r = np.add(c, 1.0, dtype=np.float64)  # float64 from here on
+            np.add(c, 1.0, out=r, dtype=np.float64)  # float64 from here on
             r *= h
-            r *= np.take(table_d, k, mode="clip")  # D h (1 + c)
-            r += np.take(table_e, k, mode="clip")  # E + D h (1 + c)
-            flat_out[start:start + _ERF32_CHUNK] = r  # the one rounding to float32
+            r *= np.take(table_d, k, mode="clip", out=g)  # D h (1 + c)
+            r += np.take(table_e, k, mode="clip", out=g)  # E + D h (1 + c)
+            np.copyto(flat_out[start:start + n], r, casting="same_kind")  # the one rounding to float32
     return out
+
+
+def _erf32_scratch(n):
+    """This thread's scratch arrays for :func:`_erf_float32`, at least ``n`` elements each."""
+    scratch = getattr(_local, "erf32", None)
+    if scratch is None or scratch[0].size < n:
+        types = (np.float32, np.float32, np.float32, np.int32, np.intp, np.float64, np.float64)
+        scratch = _local.erf32 = tuple(np.empty(n, t) for t in types)
+    return scratch
 
 
 def _erf_float64(x64):

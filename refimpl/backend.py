@@ -209,6 +209,18 @@ def _erf_float32(x, out=None):
     return out
 
 
+def scratch(name, n, dtype):
+    """A per-thread numpy work array of ``n`` elements of ``dtype``, reused across calls under ``name``
+    (contents undefined). Spares the page faults of a fresh large temporary in every chunk of work."""
+    arrays = getattr(_local, "scratch", None)
+    if arrays is None:
+        arrays = _local.scratch = {}
+    a = arrays.get(name)
+    if a is None or a.size < n or a.dtype != dtype:
+        a = arrays[name] = np.empty(n, dtype)
+    return a[:n]
+
+
 def _erf32_scratch(n):
     """This thread's scratch arrays for :func:`_erf_float32`, at least ``n`` elements each."""
     scratch = getattr(_local, "erf32", None)
@@ -232,24 +244,28 @@ def _erf_float64(x64):
     return np.where(small, from_small, from_erfc)
 
 
-def erf(x):
+def erf(x, out=None):
     """The error function erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt, elementwise.
 
     Returns an array of ``x``'s dtype. float64 (and float16): Cody's rational approximations in float64,
     relative error <= 1e-15 against ``math.erf``, rounded once to the input's dtype. float32: a cubic
     Taylor step from a 1025-node table (built once from the float64 path), within 1 ulp of ``math.erf``
     (the float32 contract) at a fraction of the cost. erf(+-inf) = +-1, erf(nan) = nan. On cupy the
-    GPU's own ``erf`` (cupyx.scipy.special) is used.
+    GPU's own ``erf`` (cupyx.scipy.special) is used. ``out``: where to write the result (may be ``x``).
     """
     xp = array_module(x)
     if xp is not np:
         from cupyx.scipy.special import erf as gpu_erf  # pragma: no cover - GPU only
 
-        return gpu_erf(x)
-    if x.dtype == np.float32:
-        return _erf_float32(x)
+        return gpu_erf(x) if out is None else gpu_erf(x, out=out)
+    if x.dtype == np.float32 and (out is None or out.dtype == np.float32):
+        return _erf_float32(x, out=out)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    return _erf_float64(np.asarray(x, dtype=np.float64)).astype(out_dtype, copy=False)
+    y = _erf_float64(np.asarray(x, dtype=np.float64)).astype(out_dtype, copy=False)
+    if out is None:
+        return y
+    out[...] = y
+    return out
 
 
 # --- spreading row-wise work over the CPU cores -----------------------------------------------------

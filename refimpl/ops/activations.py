@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_module, erf
+from ..backend import array_module, erf, scratch
 from ..errors import ConfigError
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -41,12 +41,13 @@ def gelu(x, out=None):
     return _chunked(_gelu_chunk, x, out)
 
 
-def _gelu_chunk(x):
-    y = erf(x * _INV_SQRT_2)  # new array; finish in place
+def _gelu_chunk(x, out=None):
+    xp = array_module(x)
+    y = x * _INV_SQRT_2 if xp is not np else np.multiply(x, _INV_SQRT_2, out=scratch("gelu", x.size, x.dtype))
+    y = erf(y, out=y)  # in place; finish in place
     y += 1.0
     y *= 0.5
-    y *= x
-    return y
+    return xp.multiply(y, x, out=out)  # out may be x itself
 
 
 def gelu_tanh(x, out=None):
@@ -78,7 +79,10 @@ def _chunked(fn, x, out=None):
     flat_x, flat_target = x.reshape(-1), target.reshape(-1)
     chunk = _CHUNK if xp is np else max(1, flat_x.size)
     for start in range(0, flat_x.size, chunk):
-        flat_target[start:start + chunk] = fn(flat_x[start:start + chunk])
+        if fn is _gelu_chunk:  # writes its result straight into the target
+            fn(flat_x[start:start + chunk], out=flat_target[start:start + chunk])
+        else:
+            flat_target[start:start + chunk] = fn(flat_x[start:start + chunk])
     if out is not None and target is not out:
         out[...] = target
         return out

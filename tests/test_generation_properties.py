@@ -244,3 +244,20 @@ def test_encoder_outputs_reuse_gives_the_same_sequences():
     a = model.generate(ids, attention_mask=mask, num_beams=2, max_new_tokens=5)
     b = model.generate(encoder_outputs=enc, attention_mask=mask, num_beams=2, max_new_tokens=5)
     assert np.array_equal(a, b)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 8), filled=st.integers(0, 7))
+def test_in_place_reorder_equals_gather_any_index(seed, rows, filled):
+    """Any source map (chains, cycles, one row copied to several) gives the gather's result."""
+    rng = np.random.default_rng(seed)
+    cache = KVCache.allocate(np, np.float32, 2, rows, 3, 4, 7)
+    for layer in range(2):
+        cache.write(layer, rng.standard_normal((rows, 3, filled, 4)).astype(np.float32),
+                    rng.standard_normal((rows, 3, filled, 4)).astype(np.float32))
+    cache = cache.advanced(filled)
+    index = rng.integers(0, rows, rows)
+    want = cache.reorder(index)
+    got = cache.reorder_rows_in_place(index)
+    for a, b in zip(want.keys + want.values, got.keys + got.values):
+        assert np.array_equal(a[:, :, :filled], b[:, :, :filled])

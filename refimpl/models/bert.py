@@ -272,7 +272,7 @@ def lm_prediction_head(p, cfg, x, output_weight, output_weight_t=None):
     h = act(linear(x, p["transform.dense.weight"], p["transform.dense.bias"]))
     h = layer_norm(h, p["transform.LayerNorm.weight"], p["transform.LayerNorm.bias"], cfg.layer_norm_eps)
     if output_weight_t is not None:
-        y = h @ output_weight_t  # [B, S, V]
-        y += p["bias"]
-        return y
+        y = h.reshape(-1, h.shape[-1]) @ output_weight_t  # one [B*S, D] x [D, V] product (a 3-D h would
+        y += p["bias"]  # make numpy run B separate [S, D] x [D, V] products, each re-reading the matrix)
+        return y.reshape(h.shape[:-1] + (y.shape[-1],))
     return linear(h, output_weight, p["bias"])

@@ -93,7 +93,9 @@ class _Session:
         self.cache = out.past_key_values
         self.calls += 1
         logits = out.logits[:, -1, :]  # [R, V]
-        return logits.astype(np.float32)  # a fresh copy: processors may write into it
+        # Processors may write into the result: a float32 model's logits are a fresh array that nothing
+        # else holds (``out`` is dropped here), so no copy is needed; other dtypes are converted (a copy).
+        return logits.astype(np.float32, copy=False)
 
     def reorder(self, index):
         self.cache = self.cache.reorder_rows_in_place(index)

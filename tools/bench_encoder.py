@@ -83,6 +83,14 @@ def _block(fn, repeats) -> list:
     return times
 
 
+def _load_average() -> float:
+    """The 1-minute load average (0 where unavailable). This benchmark itself adds about 2."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -175,6 +183,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(THREADS)
         hf = transformers.BertModel.from_pretrained(directory, attn_implementation="eager").eval()
 
+    load_start = _load_average()
+    if load_start > 1.2:
+        print(f"warning: load average {load_start:.2f} before the run: another process is busy, the times "
+              "(torch's above all: its OpenMP threads collapse under contention) are not comparable",
+              file=sys.stderr)
     peak = gemm_peak_gflops()
     print(f"refimpl {refimpl.__version__} numpy {np.__version__}"
           + ("" if torch is None else f" | torch {torch.__version__} transformers {transformers.__version__}")
@@ -228,7 +241,8 @@ def main(argv=None) -> int:
             print(f"{b:>3}x{s:<3} {ms:>11.1f} {'-':>9} {'-':>6} {gflops:>8.0f} {100 * gflops / peak:>6.0f}% {'-':>10}")
         results.append((b, s, ms, ms_ref, gflops))
         sys.stdout.flush()
-    print(f"peak RSS {peak_rss_mib():.0f} MiB; one copy of the weights: {'yes' if one_copy_ok else 'NO'}")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB; one copy of the weights: {'yes' if one_copy_ok else 'NO'}; "
+          f"load average before the run {load_start:.2f}")
     return 0 if one_copy_ok else 1
 
 

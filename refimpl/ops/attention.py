@@ -78,14 +78,18 @@ def _broadcast(a, where):
     return tuple(w if a.shape[i] != 1 else slice(None) for i, w in enumerate(where))
 
 
+_MIN_SPLIT = 32768  # score elements: below this per block, splitting the heads over threads costs more than it saves
+
+
 def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
     """(batch slice, head slice) pairs: one batch element and as many heads as keep the block's scores
     within ``budget`` bytes (L2-sized); on cupy, everything at once."""
     if xp is not np:
         return [(slice(None), slice(None))]
     heads = max(1, min(n, budget // max(1, s * t * itemsize)))
-    per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one
-    heads = min(heads, max(1, -(-n // per_element)))
+    per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one,
+    if n * s * t >= per_element * _MIN_SPLIT:  # unless the blocks would be too small to pay for a thread
+        heads = min(heads, max(1, -(-n // per_element)))
     return [(slice(i, i + 1), slice(j, min(j + heads, n))) for i in range(b) for j in range(0, n, heads)]
 
 

@@ -212,3 +212,13 @@ class PreTrainedModel:
         if arr.dtype.kind not in "iuf" or tuple(arr.shape) != tuple(shape):
             raise InputError(f"{name} must be a float array of shape {tuple(shape)}, got {arr.dtype} {arr.shape}")
         return arr.astype(self.dtype, copy=False)
+
+
+class GenerationMixin:
+    """``generate()`` for the classes that can generate (decoders and EncoderDecoderModel): greedy, beam
+    search and sampling with transformers' keywords; see :func:`refimpl.generation.generate`."""
+
+    def generate(self, inputs=None, **kwargs):
+        from ..generation import generate
+
+        return generate(self, inputs, **kwargs)

@@ -39,6 +39,7 @@ from ..ops.layer_norm import layer_norm
 from ..ops.linear import linear
 from ..outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
 from .bert import decoder_stack, encoder_stack
+from .base import GenerationMixin
 from .bert_models import _BertBase, _layer_norm_shapes, bert_layer_shapes, causal_lm_loss
 from .params import Params
 
@@ -232,7 +233,7 @@ class BertGenerationEncoder(_BertGenerationBase):
     forward = __call__
 
 
-class BertGenerationDecoder(_BertGenerationBase):
+class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
     """BertGeneration with its LM head: logits = h W_emb^T + lm_head.bias  [B, S, V].
 
     Loss as transformers' ForCausalLMLoss (labels shifted left, -100 ignored, float32). Generates on its
@@ -281,9 +282,3 @@ class BertGenerationDecoder(_BertGenerationBase):
         )
 
     forward = __call__
-
-    def generate(self, inputs=None, **kwargs):
-        """Decoder-only generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
-        from ..generation import generate
-
-        return generate(self, inputs, **kwargs)

@@ -30,7 +30,7 @@ from ..outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from .base import PreTrainedModel
+from .base import GenerationMixin, PreTrainedModel
 from .bert import bert_embeddings, decoder_stack, encoder_stack, lm_prediction_head, pooler
 from .params import Params
 
@@ -383,7 +383,7 @@ class BertForPreTraining(_BertBase):
     forward = __call__
 
 
-class BertLMHeadModel(_BertBase):
+class BertLMHeadModel(_BertBase, GenerationMixin):
     """Causal LM (needs ``is_decoder``): logits for the next token; optional cross-attention and KV cache.
 
     Loss (transformers' ForCausalLMLoss): labels shifted left by one (position t predicts label t+1), the
@@ -422,12 +422,6 @@ class BertLMHeadModel(_BertBase):
         )
 
     forward = __call__
-
-    def generate(self, inputs=None, **kwargs):
-        """Decoder-only generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
-        from ..generation import generate
-
-        return generate(self, inputs, **kwargs)
 
 
 def causal_lm_loss(logits, labels):

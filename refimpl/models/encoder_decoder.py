@@ -35,7 +35,7 @@ from ..ops.linear import linear
 from ..ops.losses import IGNORE_INDEX, cross_entropy
 from ..outputs import Seq2SeqLMOutput
 from . import bert as _bert
-from .base import PreTrainedModel
+from .base import GenerationMixin, PreTrainedModel
 from .bert_generation import (
     BertGenerationDecoder,
     BertGenerationEncoder,
@@ -154,7 +154,7 @@ def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
     return shifted
 
 
-class EncoderDecoderModel(PreTrainedModel):
+class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
     """bert2bert-style sequence-to-sequence model. ``encoder`` / ``decoder`` are refimpl models sharing
     this model's backend and dtype; ``params`` holds every tensor under its checkpoint name."""
 
@@ -338,12 +338,6 @@ class EncoderDecoderModel(PreTrainedModel):
         )
 
     forward = __call__
-
-    def generate(self, inputs=None, **kwargs):
-        """Sequence-to-sequence generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
-        from ..generation import generate
-
-        return generate(self, inputs, **kwargs)
 
     def get_encoder(self):
         return self.encoder

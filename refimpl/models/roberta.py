@@ -45,6 +45,7 @@ from ..ops.linear import linear
 from ..ops.losses import cross_entropy
 from ..outputs import CausalLMOutputWithCrossAttentions, MaskedLMOutput
 from .bert_generation import warm_start_tensors
+from .base import GenerationMixin
 from .bert_models import BertModel, _BertBase, _layer_norm_shapes, _linear_shapes, bert_shapes, causal_lm_loss
 from .params import Params
 
@@ -245,7 +246,7 @@ class RobertaModel(_RobertaBase, BertModel):
         return {"base_prefix": "roberta", "optional_prefixes": ("pooler.",)}
 
 
-class RobertaForCausalLM(_RobertaBase):
+class RobertaForCausalLM(_RobertaBase, GenerationMixin):
     """Causal LM (needs ``is_decoder``): RobertaLMHead logits [B, S, V]; optional cross-attention, KV cache.
 
     Loss as transformers' ForCausalLMLoss (labels shifted left, -100 ignored, float32 even for a float64
@@ -281,12 +282,6 @@ class RobertaForCausalLM(_RobertaBase):
         )
 
     forward = __call__
-
-    def generate(self, inputs=None, **kwargs):
-        """Decoder-only generation (greedy, beam search, sampling); see :func:`refimpl.generation.generate`."""
-        from ..generation import generate
-
-        return generate(self, inputs, **kwargs)
 
 
 class RobertaForMaskedLM(_RobertaBase):

@@ -214,3 +214,19 @@ def test_wordpiece_class_equals_function(wordpiece_splits, word, max_chars):
     vocab, longest, splits = wordpiece_splits
     for prefix in ("##", ""):
         assert splits[max_chars, prefix](word) == wordpiece(word, vocab, "[UNK]", max_chars, prefix, longest)
+
+
+def test_cjk_characters_are_still_normalized_after_padding(pair_fast):
+    """Every code point the normalizer pads as CJK still goes through accent stripping (NFD) and lowercasing,
+    as in the Rust normalizer: U+F981 (a compatibility ideograph) is NFD-decomposed to 女 when uncased.
+    Regression: the padding step used to return early, giving [UNK]. Checked for every CJK code point."""
+    from refimpl.tokenizers.normalization import _FAST_FLAGS, F_CHINESE
+
+    ours, ref = pair_fast
+    cjk = [cp for cp in range(len(_FAST_FLAGS)) if _FAST_FLAGS[cp] & F_CHINESE]
+    assert len(cjk) > 80_000 and 0xF981 in cjk
+    text_ = " ".join(map(chr, cjk))
+    assert ours(text_, return_offsets_mapping=True)["offset_mapping"] == [
+        tuple(o) for o in ref(text_, return_offsets_mapping=True)["offset_mapping"]]
+    assert ours(text_)["input_ids"] == ref(text_)["input_ids"]
+    assert ours.tokenize("\uf981") == ref.tokenize("\uf981")

@@ -141,8 +141,9 @@ class FastNormalizer:
                 return ""
             if flags & F_WHITESPACE:
                 return " "
-        if self.handle_chinese_chars and flags & F_CHINESE:
-            return f" {char} "
+        # padding a CJK character does not end its normalization: accent stripping (NFD) and lowercasing
+        # still apply, as in the Rust normalizer (U+F981, a compatibility ideograph, becomes " 女 ")
+        chinese = self.handle_chinese_chars and flags & F_CHINESE
         out = char
         if self.strip_accents:
             if 0xAC00 <= cp <= 0xD7A3:
@@ -153,7 +154,7 @@ class FastNormalizer:
                 out = T.STRIP_MAP.get(cp, char)
         if self.lowercase:
             out = T.LOWER_MAP.get(cp, out) if out == char else "".join(T.LOWER_MAP.get(ord(c), c) for c in out)
-        return out
+        return f" {out} " if chinese else out
 
     def _mapped(self, cp: int) -> str:
         return self._table[cp]

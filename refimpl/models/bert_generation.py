@@ -38,7 +38,6 @@ from ..errors import ConfigError
 from ..ops.layer_norm import layer_norm
 from ..ops.linear import linear
 from ..outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
-from .bert import decoder_stack, encoder_stack
 from .base import GenerationMixin
 from .bert_models import _BertBase, _layer_norm_shapes, bert_layer_shapes, causal_lm_loss
 from .params import Params
@@ -142,15 +141,8 @@ class _BertGenerationBase(_BertBase):
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
         x = bert_generation_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.position_ids,
                                        x_in.inputs_embeds)  # [B, S, D]
-        cache, cross_attentions = None, None
-        if cfg.is_decoder:
-            x, cache, hidden, attns, cross_attentions = decoder_stack(
-                p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks, x_in.cache, x_in.encoder_hidden_states,
-                x_in.cross_mask, output_hidden_states, output_attentions,
-            )
-        else:
-            x, hidden, attns = encoder_stack(p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks,
-                                             output_hidden_states, output_attentions)
+        x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
+                                                                     output_attentions)
         return BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=x, past_key_values=cache, hidden_states=hidden, attentions=attns,
             cross_attentions=cross_attentions,

@@ -138,20 +138,23 @@ class _BertBase(PreTrainedModel):
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
         x = bert_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
                             x_in.inputs_embeds)  # [B, S, D]
-        cache, cross_attentions = None, None
-        if cfg.is_decoder:
-            x, cache, hidden, attns, cross_attentions = decoder_stack(
-                p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks, x_in.cache, x_in.encoder_hidden_states,
-                x_in.cross_mask, output_hidden_states, output_attentions,
-            )
-        else:
-            x, hidden, attns = encoder_stack(p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks,
-                                             output_hidden_states, output_attentions)
+        x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
+                                                                     output_attentions)
         pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
             attentions=attns, cross_attentions=cross_attentions,
         )
+
+    def _run_layers(self, p, x, x_in, output_hidden_states, output_attentions):
+        """The L layers under ``encoder.``: the decoder stack (causal, cache, cross-attention) for a decoder,
+        else the encoder stack. Returns (x, cache or None, hidden_states, attentions, cross_attentions)."""
+        if self.config.is_decoder:
+            return decoder_stack(p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks, x_in.cache,
+                                 x_in.encoder_hidden_states, x_in.cross_mask, output_hidden_states, output_attentions)
+        x, hidden, attns = encoder_stack(p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks,
+                                         output_hidden_states, output_attentions)
+        return x, None, hidden, attns, None
 
     def _prepare_inputs(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                         encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache) -> "BertInputs":

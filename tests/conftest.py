@@ -28,6 +28,18 @@ def minilm_dir():
     return fetch("all-MiniLM-L6-v2")
 
 
+@pytest.fixture(scope="module")
+def cupy():
+    """The cupy module, or a visible skip where CuPy or a CUDA device is missing (tests marked ``cupy``)."""
+    cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[gpu]' on a CUDA machine)")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as e:  # noqa: BLE001 - any CUDA driver error means no usable GPU
+        pytest.skip(f"no usable CUDA device: {e}")
+    return cp
+
+
 def pytest_runtest_logreport(report):
     if report.skipped and "parity" in report.keywords and "cupy" not in report.keywords:
         _skipped_parity.append(report.nodeid)

@@ -18,17 +18,6 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 GOLDENS = sorted(p.parent.name for p in WEIGHTS.glob("*/golden.json"))
 
 
-@pytest.fixture(scope="module")
-def cupy():
-    cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[gpu]' on a CUDA machine)")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # noqa: BLE001 - any CUDA driver error means no usable GPU
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
-
-
 @pytest.mark.parametrize("name", GOLDENS)
 def test_cupy_equals_numpy(cupy, name):
     directory = WEIGHTS / name

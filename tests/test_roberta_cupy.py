@@ -14,17 +14,6 @@ from reference import assert_outputs_match, reference, refimpl_outputs
 pytestmark = pytest.mark.cupy
 
 
-@pytest.fixture(scope="module")
-def cupy():
-    cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[gpu]' on a CUDA machine)")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # noqa: BLE001 - any CUDA driver error means no usable GPU
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
-
-
 def test_roberta2roberta_cupy_equals_numpy(cupy, tmp_path):
     torch, transformers = reference()
     common = dict(vocab_size=61, num_attention_heads=3, intermediate_size=29, num_hidden_layers=2,

@@ -273,11 +273,20 @@ def erf(x, out=None):
 # splits into independent blocks (rows of tokens; batch elements x heads in attention), so instead of
 # relying on the BLAS alone, ``cpu_threads`` opens a region in which ``map_blocks`` hands the blocks to
 # one Python thread per core (NumPy releases the GIL inside ufuncs and matmul) while the BLAS runs
-# single-threaded: two thread pools competing for the same cores (OpenBLAS's workers spin while they
-# wait) would be slower than either. The BLAS thread count is controlled with threadpoolctl, an optional
-# dependency: without it, or on cupy, or when the BLAS is already limited to one thread (e.g. by the
-# caller's ``threadpoolctl.threadpool_limits(1)``), ``map_blocks`` runs the blocks one after another in
-# the calling thread. Either way every block runs the same code: threading decides only where it runs.
+# single-threaded for the whole region. Two rules, both measured (docs/performance.md):
+# - Never two thread pools at once. After every multi-threaded product OpenBLAS's worker threads spin
+#   for about 0.1 s (measured: 0.10 s of CPU burnt in a 0.5 s sleep after one 512^3 product, whatever
+#   the thread count is set to afterwards); a spinning worker takes a third of a core from the Python
+#   threads (a 4 x 64 forward ran in 106 ms instead of 72 because the pooler's 4-row product ran on two
+#   BLAS threads just before the next forward). So a region covers a whole forward, embeddings to
+#   pooler, and nothing inside it switches the BLAS back to several threads.
+# - Small inputs get no region: below two row blocks there is nothing to split, and the BLAS's own
+#   threads are then the fastest way to use the cores (1 x 16 tokens: 7.3 ms without a region, 11.6
+#   with one).
+# The BLAS thread count is controlled with threadpoolctl, an optional dependency: without it, or on cupy,
+# or when the BLAS is already limited to one thread (e.g. by the caller's
+# ``threadpoolctl.threadpool_limits(1)``), ``map_blocks`` runs the blocks one after another in the calling
+# thread. Either way every block runs the same code: threading decides only where it runs.
 
 import threading
 from contextlib import contextmanager
@@ -285,6 +294,7 @@ from contextlib import contextmanager
 _local = threading.local()  # .workers: threads of the open region (caller's thread); .inside: in a block
 _pool = None
 _pool_lock = threading.Lock()
+_MIN_BLOCK_ROWS = 32  # rows: the smallest row block worth a thread of its own
 _blas = None  # threadpoolctl controller for the BLAS libraries, False if threadpoolctl is missing
 
 
@@ -311,32 +321,28 @@ def _worker_pool(workers):
 
 
 @contextmanager
-def cpu_threads(xp):
+def cpu_threads(xp, rows=None):
     """A region in which :func:`map_blocks` spreads blocks over the cores, with the BLAS single-threaded.
 
-    The number of threads is the BLAS's thread count on entry. A no-op on cupy, without threadpoolctl,
-    inside a block, or inside another region.
+    ``rows``: the number of token rows the region will work on; with fewer than two row blocks' worth
+    (``2 * _MIN_BLOCK_ROWS``) no region is opened and the BLAS keeps its threads. The number of threads
+    is the BLAS's thread count on entry. A no-op on cupy, without threadpoolctl, inside a block, or
+    inside another region.
     """
     controller = _blas_controller() if xp is np else False
-    if not controller or getattr(_local, "workers", 0) or getattr(_local, "inside", False):
+    small = rows is not None and rows < 2 * _MIN_BLOCK_ROWS
+    if small or not controller or getattr(_local, "workers", 0) or getattr(_local, "inside", False):
         yield
         return
     workers = max((lib.num_threads for lib in controller.lib_controllers), default=1)
     limiter = controller.limit(limits=1) if workers > 1 else None
     _local.workers = workers
-    _local.libs = controller.lib_controllers if workers > 1 else ()
     try:
         yield
     finally:
         _local.workers = 0
-        _local.libs = ()
         if limiter is not None:
             limiter.restore_original_limits()
-
-
-def _set_blas_threads(n):
-    for lib in getattr(_local, "libs", ()):
-        lib.set_num_threads(n)
 
 
 def workers():
@@ -351,20 +357,10 @@ def map_blocks(fn, blocks):
     order as threads become free. Exceptions propagate to the caller after all threads have stopped.
     """
     blocks = list(blocks)
-    w = workers()
-    n = min(w, len(blocks))
-    if n <= 1:
-        # One block (small inputs) in a threaded region: the cores go to the BLAS for its duration
-        # instead of idling (setting the BLAS thread count is a C call of about a microsecond).
-        threaded = len(blocks) == 1 and w > 1
-        if threaded:
-            _set_blas_threads(w)
-        try:
-            for block in blocks:
-                fn(block)
-        finally:
-            if threaded:
-                _set_blas_threads(1)
+    n = min(workers(), len(blocks))
+    if n <= 1:  # no region, or a single block: it runs here, on the region's single-threaded BLAS
+        for block in blocks:
+            fn(block)
         return
     queue = iter(blocks)
     lock = threading.Lock()
@@ -391,7 +387,7 @@ def map_blocks(fn, blocks):
             raise e
 
 
-def row_blocks(rows, xp, target=384, minimum=32):
+def row_blocks(rows, xp, target=384, minimum=_MIN_BLOCK_ROWS):
     """Split ``rows`` rows into slices for :func:`map_blocks`: about ``target`` rows each (a size at which
     a [rows, 4 D] intermediate stays in cache and a matrix product still runs at full speed), a multiple
     of the thread count, none shorter than ``minimum``. On cupy: one slice (the GPU wants it whole).

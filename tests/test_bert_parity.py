@@ -190,3 +190,53 @@ def test_cached_decoder_matches_transformers_cache():
         hf_past, my_past = r.past_key_values, m.past_key_values
         assert my_past.length == stop
         assert_outputs_match(refimpl_outputs(m), hf_outputs(r), "float32", context=f"cached step [{start}:{stop})")
+
+
+
+@pytest.fixture(scope="module")
+def row_block_workers():
+    """Records refimpl.backend.workers() at every row-block split made while the module's tests run."""
+    import refimpl.backend as backend
+
+    seen, real = [], backend.row_blocks
+
+    def spy(rows, xp, *args, **kwargs):
+        seen.append(backend.workers())
+        return real(rows, xp, *args, **kwargs)
+
+    backend.row_blocks = spy
+    yield seen
+    backend.row_blocks = real
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"), default=1)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cfg=configs(), head=st.sampled_from(HEADS + ["cross-attention"]), batch=st.integers(2, 3),
+       seq=st.integers(32, 48), seed=st.integers(0, 2**31 - 1))
+def test_inputs_large_enough_for_worker_threads_match_transformers(row_block_workers, cfg, head, batch, seq, seed):
+    """Inputs of >= 64 token rows run in a worker-thread region (row and attention blocks on one thread
+    per core, the BLAS single-threaded): every head, and a decoder with cross-attention, still match."""
+    torch, transformers = reference()
+    cfg = {**cfg, "max_position_embeddings": 48}
+    if head == "cross-attention":
+        head, cfg = "BertLMHeadModel", {**cfg, "add_cross_attention": True}
+    if head == "BertLMHeadModel":
+        cfg["is_decoder"] = True
+    rng = np.random.default_rng(seed)
+    inputs = make_inputs(rng, cfg, head, batch, seq, False, True)
+    if cfg.get("add_cross_attention"):
+        inputs["encoder_hidden_states"] = rng.standard_normal((batch, 9, cfg["hidden_size"])).astype(np.float32)
+    results = {}
+    for dtype in ("float64", "float32"):
+        row_block_workers.clear()
+        with tempfile.TemporaryDirectory() as d:
+            results[dtype] = mine, ref = run_both(torch, transformers, cfg, head, inputs, seed, dtype, d)
+        assert_outputs_match(mine, ref, dtype, context=f"{head} {dtype} cfg={cfg} batch={batch} seq={seq}",
+                             truth=results["float64"][1] if dtype == "float32" else None)
+        if _blas_threads() > 1:  # 2 cores or more (CI's machine): the blocks went to worker threads
+            assert max(row_block_workers) > 1, "the forward never ran in a worker-thread region"

@@ -163,6 +163,24 @@ def test_map_blocks_runs_every_block_once_and_propagates_errors():
         assert set(inner) == {1}  # no nested threading inside a block
 
 
+def test_region_is_opened_only_for_inputs_worth_splitting():
+    """Fewer than two row blocks' worth of rows: no region (the BLAS keeps its threads); else the region's
+    threads are the BLAS's thread count on entry, and the BLAS runs single-threaded inside."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with cpu_threads(np, rows=63):
+        assert workers() == 1 and blas_threads() == before
+    with cpu_threads(np, rows=64):
+        assert workers() == max(before)
+        if max(before) > 1:
+            assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
 class _nothing:
     def __enter__(self):
         return self

@@ -16,7 +16,7 @@ is surprising; each such place says so.
 from __future__ import annotations
 
 from ..backend import array_module as _xp
-from ..backend import cpu_threads, map_rows
+from ..backend import map_rows
 from ..ops.activations import get_activation
 from ..ops.attention import (
     attention,
@@ -188,12 +188,14 @@ def decoder_layer(p, cfg, x, mask, head_mask, cache, layer, cross_kv, cross_mask
         context, probs = self_attention(p.sub("attention.self."), cfg, x, mask, head_mask)
     else:
         context, probs = cached_self_attention(p.sub("attention.self."), cfg, x, mask, head_mask, cache, layer)
-    x = attention_output(p.sub("attention.output."), cfg, context, x)
-    cross_probs = None
-    if cross_kv is not None:
-        context, cross_probs = cross_attention(p.sub("crossattention.self."), cfg, x, cross_kv, cross_mask, head_mask)
-        x = attention_output(p.sub("crossattention.output."), cfg, context, x)
-    return feed_forward(p, cfg, x), probs, cross_probs
+    # The add & norm blocks and the feed-forward are row-wise: row blocks, as in ``encoder_layer``.
+    out_p = p.sub("attention.output.")
+    if cross_kv is None:
+        return map_rows(lambda c, r: feed_forward(p, cfg, attention_output(out_p, cfg, c, r)), context, x), probs, None
+    x = map_rows(lambda c, r: attention_output(out_p, cfg, c, r), context, x)
+    context, cross_probs = cross_attention(p.sub("crossattention.self."), cfg, x, cross_kv, cross_mask, head_mask)
+    cross_p = p.sub("crossattention.output.")
+    return map_rows(lambda c, r: feed_forward(p, cfg, attention_output(cross_p, cfg, c, r)), context, x), probs, cross_probs
 
 
 def encoder_stack(p, cfg, x, mask, head_masks, output_hidden_states=False, output_attentions=False):
@@ -202,11 +204,10 @@ def encoder_stack(p, cfg, x, mask, head_masks, output_hidden_states=False, outpu
     hidden_states: the L + 1 inputs/outputs of the layers (embeddings first); attentions: L [B, N, S, S].
     """
     hidden, attns = [], []
-    with cpu_threads(_xp(x)):  # row blocks go to one thread per core; the BLAS runs single-threaded
-        for i in range(cfg.num_hidden_layers):
-            hidden.append(x)
-            x, probs = encoder_layer(p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i])
-            attns.append(probs)
+    for i in range(cfg.num_hidden_layers):
+        hidden.append(x)
+        x, probs = encoder_layer(p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i])
+        attns.append(probs)
     hidden.append(x)
     return x, (tuple(hidden) if output_hidden_states else None), (tuple(attns) if output_attentions else None)
 

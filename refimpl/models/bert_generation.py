@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import cpu_threads
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
 from ..config import BertConfig, BertGenerationConfig, read_config_json
 from ..errors import ConfigError
@@ -139,10 +140,11 @@ class _BertGenerationBase(_BertBase):
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         x_in = self._prepare_inputs(input_ids, attention_mask, None, position_ids, head_mask, inputs_embeds,
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
-        x = bert_generation_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.position_ids,
-                                       x_in.inputs_embeds)  # [B, S, D]
-        x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
-                                                                     output_attentions)
+        with cpu_threads(self.xp, rows=x_in.token_type_ids.size):  # one region per forward, as in _run_bert
+            x = bert_generation_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.position_ids,
+                                           x_in.inputs_embeds)  # [B, S, D]
+            x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
+                                                                         output_attentions)
         return BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=x, past_key_values=cache, hidden_states=hidden, attentions=attns,
             cross_attentions=cross_attentions,

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..backend import array_module as _xp
-from ..backend import to_host
+from ..backend import cpu_threads, to_host
 from ..cache import KVCache
 from ..config import BertConfig
 from ..errors import InputError
@@ -136,11 +136,14 @@ class _BertBase(PreTrainedModel):
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         x_in = self._prepare_inputs(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
-        x = bert_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
-                            x_in.inputs_embeds)  # [B, S, D]
-        x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
-                                                                     output_attentions)
-        pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
+        # One region for the whole forward: row and attention blocks go to one thread per core with the
+        # BLAS single-threaded throughout (none for inputs too small to split; see backend.cpu_threads).
+        with cpu_threads(self.xp, rows=x_in.token_type_ids.size):
+            x = bert_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
+                                x_in.inputs_embeds)  # [B, S, D]
+            x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
+                                                                         output_attentions)
+            pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
             attentions=attns, cross_attentions=cross_attentions,

@@ -171,8 +171,8 @@ def encoder_layer(p, cfg, x, mask, head_mask):
     p: ``encoder.layer.{i}.``. x [B, S, D] -> (x [B, S, D], self-attention probs [B, N, S, S]).
     """
     context, probs = self_attention(p.sub("attention.self."), cfg, x, mask, head_mask)  # [B, S, D]
-    # From here on every token is independent: both blocks run row block by row block, so that the
-    # [rows, F] intermediate stays in cache, and the blocks spread over the cores (``map_rows``).
+    # From here on every token is independent: both blocks run row block by row block, one block per
+    # core (``map_rows``).
     out_p = p.sub("attention.output.")
     x = map_rows(lambda c, r: feed_forward(p, cfg, attention_output(out_p, cfg, c, r)), context, x)
     return x, probs

@@ -171,10 +171,12 @@ def test_region_is_opened_only_for_inputs_worth_splitting():
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
+    from refimpl.backend import _MIN_BLOCK_ROWS
+
     before = blas_threads()
-    with cpu_threads(np, rows=63):
+    with cpu_threads(np, rows=2 * _MIN_BLOCK_ROWS - 1):
         assert workers() == 1 and blas_threads() == before
-    with cpu_threads(np, rows=64):
+    with cpu_threads(np, rows=2 * _MIN_BLOCK_ROWS):
         assert workers() == max(before)
         if max(before) > 1:
             assert set(blas_threads()) == {1}

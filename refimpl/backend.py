@@ -141,32 +141,38 @@ def _erfc_large(xp, y):
 #     erf(x0 + h) = E + D h (1 + c) + R,    c = h (-x0 + h (2 x0^2 - 1) / 3)
 # (from erf'' = -2x erf' and erf''' = (4x^2 - 2) erf'), where |R| <= 4.5/24 h^4 < 5e-11 absolute, and
 # below 1e-10 relative near 0, where the expansion is odd. Error budget, with 1 ulp = 2^-24 relative:
-# - x0 = trunc(256 x) / 256 and h = x - x0 are exact in float32 (scaling by 2^8 is exact; Sterbenz's
-#   lemma for the difference, x0 and x having the same sign and |x0| <= |x| < 2 |x0| unless x0 = 0);
+# - k = trunc(256 x) (a float32 -> int32 conversion), x0 = k / 256 (written from k to float32) and
+#   h = x - x0 are exact in float32 (scaling by 2^8 is exact, and so is k / 256 for |k| <= 1024;
+#   Sterbenz's lemma for the difference, x0 and x having the same sign and |x0| <= |x| < 2 |x0| unless
+#   x0 = 0);
 # - c is small (|c| < 0.016) and computed in float32, with no cancellation (its two terms never have
 #   opposite signs unless one is ten times the other): its error is below 3e-9 relative to 1 + c;
 # - 1 + c, the products with h and D, and the sum with E are float64, E and D are float64 from the
 #   Cody path above: the value is within 1e-8 of erf relative before its one rounding to float32, so
 #   the rounded result is within 1 ulp of the correctly rounded one.
+# Signed zeros: x0 = 0 / 256 is +0.0, so x = -0.0 gives h = -0.0 - +0.0 = -0.0, D h (1 + c) = -0.0, and
+# the table holds erf(0) as -0.0, so that -0.0 + -0.0 = -0.0 (and +0.0 gives +0.0 + -0.0 = +0.0).
 # Beyond |x| = 4 erf rounds to +-1 in float32 (erfc(4) = 1.5e-8 < 2^-25), so x is clipped to [-4, 4].
-# The tables hold node k at index k + 1024. The work goes chunk by chunk, so that temporaries stay in
-# cache.
+# The table is complex, E + i D, so that one gather fetches both (16 bytes a node, 32 KiB in all, in
+# L1); node k is at index k + 1024. The work goes chunk by chunk, so that temporaries stay in cache.
 _ERF32_STEPS = 256  # table nodes per unit of x
 _ERF32_MAX = 4.0
 _ERF32_CHUNK = 131072  # elements per chunk: smaller ones lose more to GIL hand-offs between worker threads (GELU, 2 threads: 16K 9.2, 64K 4.2, 128K 3.1, 256K 2.8 ns per element), larger ones lose cache locality (end to end 128K was best)
-_erf32_tables = None
+_erf32_nodes = None
 
 
 def _erf32_table():
-    """(E, D): erf and its derivative at x0 = k / 256, k = -1024 .. 1024, float64."""
-    global _erf32_tables
-    if _erf32_tables is None:
+    """E + i D: erf and its derivative at x0 = k / 256, k = -1024 .. 1024, complex128 (float64 parts)."""
+    global _erf32_nodes
+    if _erf32_nodes is None:
         n = int(_ERF32_MAX * _ERF32_STEPS)
         x0 = np.arange(-n, n + 1) / _ERF32_STEPS
-        table_e = _erf_float64(x0)
-        table_e[n] = -0.0  # erf(0) as -0.0, so that x = -0.0 gives -0.0 + -0.0 = -0.0 (and +0.0 gives +0.0)
-        _erf32_tables = (table_e, (2.0 * _INV_SQRT_PI) * np.exp(-x0 * x0))
-    return _erf32_tables
+        table = np.empty(x0.size, np.complex128)
+        table.real = _erf_float64(x0)
+        table.real[n] = -0.0  # erf(0) as -0.0 (see the comment above); set part by part: E + 1j * D gives +0.0
+        table.imag = (2.0 * _INV_SQRT_PI) * np.exp(-x0 * x0)
+        _erf32_nodes = table
+    return _erf32_nodes
 
 
 def _erf_float32(x, out=None):
@@ -174,10 +180,10 @@ def _erf_float32(x, out=None):
 
     ``out``: a float32 array of x's shape to write into (it may be ``x`` itself). Every pass writes into
     per-thread scratch arrays of one chunk: a fresh multi-hundred-KiB temporary per operation costs
-    page faults, and converting float32 straight to a 64-bit index is several times slower than to a
-    32-bit one (the index is widened afterwards, which is fast).
+    page faults. The node index is a 32-bit integer throughout: converting float32 to it is several
+    times faster than to a 64-bit one, and ``np.take`` accepts it.
     """
-    table_e, table_d = _erf32_table()
+    table = _erf32_table()
     if out is None:
         out = np.empty(x.shape, np.float32)
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
@@ -186,14 +192,12 @@ def _erf_float32(x, out=None):
         for start in range(0, flat_x.size, _ERF32_CHUNK):
             xs = flat_x[start:start + _ERF32_CHUNK]
             n = xs.size
-            h, x0, c, k32, k, r, g = (a[:n] for a in scratch)
+            h, x0, c, k, r, g = (a[:n] for a in scratch)
             xs.clip(-_ERF32_MAX, _ERF32_MAX, out=h)  # x in [-4, 4]
             np.multiply(h, float(_ERF32_STEPS), out=x0)  # exact
-            np.copyto(k32, x0, casting="unsafe")  # node trunc(256 x) (nan: a garbage index that mode="clip" tames)
-            np.add(k32, int(_ERF32_MAX * _ERF32_STEPS), out=k)  # its index in the tables
-            np.trunc(x0, out=x0)
-            x0 *= 1.0 / _ERF32_STEPS  # x0 = k / 256, exact
-            x0 += 0.0  # -0.0 -> +0.0, so that x = -0.0 keeps its sign in h = x - x0 (and erf(-0.0) = -0.0)
+            np.copyto(k, x0, casting="unsafe")  # node k = trunc(256 x) (nan: a garbage index that mode="clip" tames)
+            np.multiply(k, 1.0 / _ERF32_STEPS, out=x0, dtype=np.float32, casting="unsafe")  # x0 = k / 256, exact, +0.0 for k = 0
+            k += int(_ERF32_MAX * _ERF32_STEPS)  # its index in the table
             h -= x0  # h = x - x0, exact
             np.multiply(x0, x0, out=c)  # c = h (-x0 + h (2 x0^2 - 1) / 3), float32
             c *= 2.0 / 3.0
@@ -203,8 +207,9 @@ def _erf_float32(x, out=None):
             c *= h
             np.add(c, 1.0, out=r, dtype=np.float64)  # float64 from here on
             r *= h
-            r *= np.take(table_d, k, mode="clip", out=g)  # D h (1 + c)
-            r += np.take(table_e, k, mode="clip", out=g)  # E + D h (1 + c)
+            np.take(table, k, mode="clip", out=g)  # E + i D
+            r *= g.imag  # D h (1 + c)
+            r += g.real  # E + D h (1 + c)
             np.copyto(flat_out[start:start + n], r, casting="same_kind")  # the one rounding to float32
     return out
 
@@ -225,7 +230,7 @@ def _erf32_scratch(n):
     """This thread's scratch arrays for :func:`_erf_float32`, at least ``n`` elements each."""
     scratch = getattr(_local, "erf32", None)
     if scratch is None or scratch[0].size < n:
-        types = (np.float32, np.float32, np.float32, np.int32, np.intp, np.float64, np.float64)
+        types = (np.float32, np.float32, np.float32, np.int32, np.float64, np.complex128)
         scratch = _local.erf32 = tuple(np.empty(n, t) for t in types)
     return scratch
 
@@ -249,7 +254,7 @@ def erf(x, out=None):
 
     Returns an array of ``x``'s dtype. float64 (and float16): Cody's rational approximations in float64,
     relative error <= 1e-15 against ``math.erf``, rounded once to the input's dtype. float32: a cubic
-    Taylor step from a 1025-node table (built once from the float64 path), within 1 ulp of ``math.erf``
+    Taylor step from a 2049-node table (built once from the float64 path), within 1 ulp of ``math.erf``
     (the float32 contract) at a fraction of the cost. erf(+-inf) = +-1, erf(nan) = nan. On cupy the
     GPU's own ``erf`` (cupyx.scipy.special) is used. ``out``: where to write the result (may be ``x``).
     """

@@ -53,6 +53,7 @@ def test_float32_dense_sweep_and_special_values():
     assert ulp_distance32(got, reference32(x)).max() <= 1
     assert erf(np.array([np.nan], np.float32))[0] != erf(np.array([np.nan], np.float32))[0]  # nan
     assert np.signbit(erf(np.array([-0.0], np.float32))[0])
+    assert not np.signbit(erf(np.array([0.0], np.float32))[0])
     assert erf(np.array([np.inf, -np.inf], np.float32)).tolist() == [1.0, -1.0]
 
 

@@ -345,7 +345,7 @@ def _beam_search(session, ids0, batch, gc, procs, eos, pad, vocab, rng, want_tra
         xp = array_module(logits)
         if gc.output_logits:
             raw.append(logits.copy())
-        logp = apply_processors(procs, flat, log_softmax(logits))  # [R, V]
+        logp = apply_processors(procs, flat, log_softmax(logits, out=logits))  # [R, V], in place: logits is ours
         if gc.output_scores:
             scores_out.append(logp.copy())
         acc = (logp.reshape(batch, nb, vocab) + xp.asarray(run_scores)[:, :, None]).reshape(batch, nb * vocab)

@@ -21,8 +21,15 @@ def softmax(x, out=None):
     return out
 
 
-def log_softmax(x):
-    """x - max - log(sum(exp(x - max))) along the last axis.   x [..., K] -> [..., K]."""
+def log_softmax(x, out=None):
+    """x - max - log(sum(exp(x - max))) along the last axis.   x [..., K] -> [..., K].
+
+    ``out``: where to write the result (``out=x`` works in place: beam search does so on each step's
+    [R, V] logits, which spares two [R, V] allocations). Four passes: the row maximum, the shift, the
+    exponential with its row sums, and the final subtraction.
+    """
     xp = array_module(x)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+    out = xp.subtract(x, x.max(axis=-1, keepdims=True), out=out)
+    total = xp.exp(out).sum(axis=-1, keepdims=True)
+    out -= xp.log(total)
+    return out

@@ -11,6 +11,7 @@ loading them means executing code from the file.
 from __future__ import annotations
 
 import json
+import mmap
 import struct
 from pathlib import Path
 
@@ -82,6 +83,33 @@ def read_safetensors(path) -> dict:
             arr = raw.view(dtype).reshape(shape)
         tensors[name] = arr
     return tensors
+
+
+def release_mapped_pages(arr) -> int:
+    """Tell the OS this process no longer needs the mapped file pages of ``arr`` (a view of a checkpoint
+    mapped by :func:`read_safetensors`), after its values were copied elsewhere: the pages wholly inside
+    its bytes leave the process's resident set (they stay in the OS file cache). Returns the number of
+    bytes released; 0 if ``arr`` is not memory-mapped or the platform cannot do it. Reading ``arr`` again
+    afterwards still works (the pages are read back in).
+    """
+    base = arr
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    region = getattr(base, "_mmap", None)  # numpy's mmap.mmap of the file (numpy.memmap keeps it there)
+    if region is None or not hasattr(region, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return 0
+    mapping_start = np.frombuffer(region, np.uint8).__array_interface__["data"][0]  # its first byte's address
+    lo = arr.__array_interface__["data"][0] - mapping_start
+    hi = lo + arr.nbytes
+    page = mmap.PAGESIZE
+    lo, hi = -(-lo // page) * page, hi // page * page
+    if hi <= lo:
+        return 0
+    try:
+        region.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    except (OSError, ValueError):
+        return 0
+    return hi - lo
 
 
 def load_checkpoint_tensors(directory) -> tuple[dict, dict]:

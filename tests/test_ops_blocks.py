@@ -13,7 +13,7 @@ from refimpl.backend import cpu_threads, erf, map_blocks, map_rows, row_blocks, 
 from refimpl.ops.activations import ACT2FN, gelu, gelu_tanh
 from refimpl.ops.attention import attention
 from refimpl.ops.layer_norm import layer_norm
-from refimpl.ops.linear import linear
+from refimpl.ops.linear import input_major, linear
 from refimpl.ops.softmax import softmax
 
 
@@ -88,7 +88,7 @@ def test_layer_norm_softmax_in_place(dtype):
     np.testing.assert_array_equal(z, softmax(x))
 
 
-@pytest.mark.parametrize("rows", [1, 7, 255, 256, 300])
+@pytest.mark.parametrize("rows", [1, 7, 63, 64, 255, 300])
 def test_linear_few_and_many_rows(rows):
     rng = np.random.default_rng(rows)
     x, w, b = rng.standard_normal((rows, 37)), rng.standard_normal((29, 37)), rng.standard_normal(29)
@@ -96,6 +96,12 @@ def test_linear_few_and_many_rows(rows):
     assert y.flags.c_contiguous and y.shape == (rows, 29)
     np.testing.assert_allclose(y, x @ w.T + b, atol=1e-12)
     np.testing.assert_allclose(linear(x[None], w), (x @ w.T)[None], atol=1e-12)
+    stored = input_major(w)  # the same matrix laid out [I, O]: same values, same products
+    assert stored.shape == w.shape and np.array_equal(stored, w) and stored.T.flags.c_contiguous
+    y2 = linear(x, stored, b)
+    assert y2.flags.c_contiguous and y2.shape == (rows, 29)
+    np.testing.assert_allclose(y2, x @ w.T + b, atol=1e-12)
+    assert input_major(w.astype(np.float32), np.float64).dtype == np.float64
 
 
 @pytest.mark.parametrize("fn", [gelu, gelu_tanh])

@@ -143,8 +143,9 @@ class PreTrainedModel:
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
         dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
-        Float32 weights loaded as float32 on numpy stay memory-mapped: one copy of the weights, held by
-        the OS page cache.
+        Float32 weights loaded as float32 on numpy stay memory-mapped (held by the OS page cache), except
+        where a model family stores a parameter another way (``_place``: an encoder's layer projections
+        are copied input-major and their mapped pages released): either way one copy of the weights.
         """
         path = Path(path)
         if config is None:
@@ -162,8 +163,14 @@ class PreTrainedModel:
         params, report = match_checkpoint(
             cls.param_shapes(config), tensors, dict(files or {}), where=where, **cls._match_options(config)
         )
-        placed = {name: xp.asarray(arr, dtype=np_dtype) for name, arr in params.items()}
+        placed = {name: cls._place(config, name, arr, xp, np_dtype) for name, arr in params.items()}
         return cls(config, placed, xp=xp, dtype=np_dtype, load_report=report)
+
+    @classmethod
+    def _place(cls, config, name, arr, xp, dtype):
+        """One parameter on the backend in ``dtype``: a float32 numpy parameter stays a view of the mapped
+        checkpoint. A hook: model families override it to store some parameters another way."""
+        return xp.asarray(arr, dtype=dtype)
 
     def num_parameters(self) -> int:
         return int(sum(int(np.prod(a.shape)) for a in self.params.values()))

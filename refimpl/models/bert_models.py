@@ -7,6 +7,7 @@ transformers 4.57.6 (label -100 is ignored; see each class for its loss).
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,7 +17,8 @@ from ..backend import cpu_threads, to_host
 from ..cache import KVCache
 from ..config import BertConfig
 from ..errors import InputError
-from ..ops.linear import linear
+from ..checkpoint import release_mapped_pages
+from ..ops.linear import input_major, linear
 from ..ops.losses import IGNORE_INDEX, bce_with_logits, cross_entropy, mse
 from ..ops.masks import causal_mask, head_mask_per_layer, padding_mask
 from ..outputs import (
@@ -101,6 +103,13 @@ def lm_head_shapes(cfg):
     return shapes
 
 
+# The projection matrices of an encoder layer (any prefix): Q, K, V, attention output, intermediate, output.
+_ENCODER_PROJECTION = re.compile(
+    r"(^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense"
+    r"|output\.dense)\.weight$"
+)
+
+
 class BertInputs(NamedTuple):
     """Checked inputs of one BERT forward, on the model's backend."""
 
@@ -126,6 +135,17 @@ class _BertBase(PreTrainedModel):
     @classmethod
     def param_shapes(cls, config):
         return bert_shapes(config, "bert.", cls.with_pooler)
+
+    @classmethod
+    def _place(cls, config, name, arr, xp, dtype):
+        """An encoder's layer projections on numpy are stored input-major (``ops.linear.input_major``: the
+        same [O, I] matrix, laid out so that the BLAS runs x W^T fastest) and their mapped file pages are
+        released: each parameter is still held once. Everything else, and every decoder, as loaded."""
+        if xp is np and not config.is_decoder and arr.ndim == 2 and _ENCODER_PROJECTION.search(name):
+            weight = input_major(arr, dtype)
+            release_mapped_pages(arr)
+            return weight
+        return super()._place(config, name, arr, xp, dtype)
 
     def _run_bert(self, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                   head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,

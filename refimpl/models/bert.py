@@ -189,13 +189,15 @@ def decoder_layer(p, cfg, x, mask, head_mask, cache, layer, cross_kv, cross_mask
     else:
         context, probs = cached_self_attention(p.sub("attention.self."), cfg, x, mask, head_mask, cache, layer)
     # The add & norm blocks and the feed-forward are row-wise: row blocks, as in ``encoder_layer``.
-    out_p = p.sub("attention.output.")
+    self_out = p.sub("attention.output.")
     if cross_kv is None:
-        return map_rows(lambda c, r: feed_forward(p, cfg, attention_output(out_p, cfg, c, r)), context, x), probs, None
-    x = map_rows(lambda c, r: attention_output(out_p, cfg, c, r), context, x)
+        x = map_rows(lambda c, r: feed_forward(p, cfg, attention_output(self_out, cfg, c, r)), context, x)
+        return x, probs, None
+    x = map_rows(lambda c, r: attention_output(self_out, cfg, c, r), context, x)
     context, cross_probs = cross_attention(p.sub("crossattention.self."), cfg, x, cross_kv, cross_mask, head_mask)
-    cross_p = p.sub("crossattention.output.")
-    return map_rows(lambda c, r: feed_forward(p, cfg, attention_output(cross_p, cfg, c, r)), context, x), probs, cross_probs
+    cross_out = p.sub("crossattention.output.")
+    x = map_rows(lambda c, r: feed_forward(p, cfg, attention_output(cross_out, cfg, c, r)), context, x)
+    return x, probs, cross_probs
 
 
 def encoder_stack(p, cfg, x, mask, head_masks, output_hidden_states=False, output_attentions=False):

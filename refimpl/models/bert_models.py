@@ -15,9 +15,9 @@ import numpy as np
 from ..backend import array_module as _xp
 from ..backend import cpu_threads, to_host
 from ..cache import KVCache
+from ..checkpoint import release_mapped_pages
 from ..config import BertConfig
 from ..errors import InputError
-from ..checkpoint import release_mapped_pages
 from ..ops.linear import input_major, linear
 from ..ops.losses import IGNORE_INDEX, bce_with_logits, cross_entropy, mse
 from ..ops.masks import causal_mask, head_mask_per_layer, padding_mask

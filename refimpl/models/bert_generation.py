@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import cpu_threads
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
 from ..config import BertConfig, BertGenerationConfig, read_config_json
 from ..errors import ConfigError
@@ -131,23 +130,20 @@ class _BertGenerationBase(_BertBase):
     config_class = BertGenerationConfig
     with_pooler = False
 
+    def _embeddings(self, p, x_in):
+        """Word + position embeddings (no token types), LayerNorm: BertGeneration's embedding block."""
+        return bert_generation_embeddings(p, self.config, x_in.input_ids, x_in.position_ids, x_in.inputs_embeds)
+
     def _generation_bert(self, p, input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
                          encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
                          output_attentions, output_hidden_states):
-        """Checked inputs -> embeddings -> encoder or decoder stack. Returns the base-model output record."""
-        cfg = self.config
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
-        x_in = self._prepare_inputs(input_ids, attention_mask, None, position_ids, head_mask, inputs_embeds,
-                                    encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
-        with cpu_threads(self.xp, rows=x_in.token_type_ids.size):  # one region per forward, as in _run_bert
-            x = bert_generation_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.position_ids,
-                                           x_in.inputs_embeds)  # [B, S, D]
-            x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
-                                                                         output_attentions)
+        """BERT's forward (``_run_bert``) without token types or pooler, as BertGeneration's output record."""
+        out = self._run_bert(p, input_ids, attention_mask, None, position_ids, head_mask, inputs_embeds,
+                             encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
+                             output_attentions, output_hidden_states)
         return BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=x, past_key_values=cache, hidden_states=hidden, attentions=attns,
-            cross_attentions=cross_attentions,
+            last_hidden_state=out.last_hidden_state, past_key_values=out.past_key_values,
+            hidden_states=out.hidden_states, attentions=out.attentions, cross_attentions=out.cross_attentions,
         )
 
     @classmethod

@@ -159,8 +159,7 @@ class _BertBase(PreTrainedModel):
         # One region for the whole forward: row and attention blocks go to one thread per core with the
         # BLAS single-threaded throughout (none for inputs too small to split; see backend.cpu_threads).
         with cpu_threads(self.xp, rows=x_in.token_type_ids.size):
-            x = bert_embeddings(p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
-                                x_in.inputs_embeds)  # [B, S, D]
+            x = self._embeddings(p.sub("embeddings."), x_in)  # [B, S, D]
             x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
                                                                          output_attentions)
             pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
@@ -168,6 +167,11 @@ class _BertBase(PreTrainedModel):
             last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
             attentions=attns, cross_attentions=cross_attentions,
         )
+
+    def _embeddings(self, p, x_in):
+        """The embedding block on checked inputs -> [B, S, D]. A hook: BertGeneration has its own."""
+        return bert_embeddings(p, self.config, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
+                               x_in.inputs_embeds)
 
     def _run_layers(self, p, x, x_in, output_hidden_states, output_attentions):
         """The L layers under ``encoder.``: the decoder stack (causal, cache, cross-attention) for a decoder,

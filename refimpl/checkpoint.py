@@ -85,6 +85,13 @@ def read_safetensors(path) -> dict:
     return tensors
 
 
+def memory_map_of(arr):
+    """The ``numpy.memmap`` of a checkpoint file that ``arr`` is a view of, or None (a copy, or not numpy)."""
+    while arr is not None and not isinstance(arr, np.memmap):
+        arr = getattr(arr, "base", None)
+    return arr
+
+
 def release_mapped_pages(arr) -> int:
     """Tell the OS this process no longer needs the mapped file pages of ``arr`` (a view of a checkpoint
     mapped by :func:`read_safetensors`), after its values were copied elsewhere: the pages wholly inside
@@ -92,10 +99,7 @@ def release_mapped_pages(arr) -> int:
     bytes released; 0 if ``arr`` is not memory-mapped or the platform cannot do it. Reading ``arr`` again
     afterwards still works (the pages are read back in).
     """
-    base = arr
-    while base is not None and not isinstance(base, np.memmap):
-        base = getattr(base, "base", None)
-    region = getattr(base, "_mmap", None)  # numpy's mmap.mmap of the file (numpy.memmap keeps it there)
+    region = getattr(memory_map_of(arr), "_mmap", None)  # numpy's mmap.mmap of the file (numpy.memmap keeps it there)
     if region is None or not hasattr(region, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
         return 0
     mapping_start = np.frombuffer(region, np.uint8).__array_interface__["data"][0]  # its first byte's address

@@ -132,24 +132,15 @@ def check_one_copy(model, directory) -> dict:
     """Every parameter must be held once: a view of the memory-mapped checkpoint file, or an input-major
     copy (an encoder layer's projection matrices, see refimpl.ops.linear.input_major) whose mapped pages
     were released. Returns the counts and the names of parameters that are neither."""
-    mapped = [name for name, a in model.params.items() if _owner(a) is not None]
-    input_major = [name for name, a in model.params.items()
-                   if _owner(a) is None and a.ndim == 2 and a.T.flags.c_contiguous and not a.flags.c_contiguous]
+    from refimpl.checkpoint import memory_map_of
+    from refimpl.ops.linear import is_input_major
+
+    mapped = [name for name, a in model.params.items() if memory_map_of(a) is not None]
+    input_major = [name for name, a in model.params.items() if memory_map_of(a) is None and is_input_major(a)]
     other = [name for name in model.params if name not in mapped and name not in input_major]
     copied_mib = sum(model.params[name].nbytes for name in input_major) / 2**20
     return {"params": len(model.params), "mapped": len(mapped), "input_major": len(input_major),
             "input_major_mib": copied_mib, "other": other}
-
-
-def _owner(a):
-    """The np.memmap an array is a view of, or None."""
-    while a is not None:
-        if isinstance(a, np.memmap):
-            return a
-        a = getattr(a, "base", None)
-        if a is not None and not isinstance(a, np.ndarray):
-            return None
-    return None
 
 
 def main(argv=None) -> int:

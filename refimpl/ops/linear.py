@@ -26,7 +26,7 @@ def linear(x, weight, bias=None):
     """
     xp = array_module(x)
     rows = x.size // max(1, x.shape[-1])
-    if xp.__name__ == "numpy" and 0 < rows < _FEW_ROWS and not _is_input_major(weight):
+    if xp.__name__ == "numpy" and 0 < rows < _FEW_ROWS and not is_input_major(weight):
         yt = weight @ x.reshape(rows, x.shape[-1]).T  # [O, rows]
         y = xp.add(yt.T, bias, order="C") if bias is not None else xp.ascontiguousarray(yt.T)
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -36,7 +36,7 @@ def linear(x, weight, bias=None):
     return y
 
 
-def _is_input_major(weight):
+def is_input_major(weight):
     return weight.ndim == 2 and weight.T.flags.c_contiguous and not weight.flags.c_contiguous
 
 

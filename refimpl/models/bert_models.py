@@ -329,10 +329,8 @@ class _BertBase(PreTrainedModel):
             return None
         wt = self.__dict__.get("_output_weight_t")
         if wt is None:
-            w = self._output_weight()  # [V, D]
-            wt = np.empty(w.shape[::-1], dtype=w.dtype)
-            for i in range(0, w.shape[0], 512):  # block by block: 17 ms instead of 35-90 for a 30522 x 384
-                wt[:, i:i + 512] = w[i:i + 512].T  # np.ascontiguousarray(w.T) (cache-unfriendly strides)
+            # input_major's block-by-block copy: 17 ms for 30522 x 384, against 35-90 for ascontiguousarray(w.T)
+            wt = input_major(self._output_weight()).T  # row-major [D, V]
             self.__dict__["_output_weight_t"] = wt
         return wt
 

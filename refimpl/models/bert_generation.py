@@ -28,7 +28,6 @@ initialise, save, and loading the saved directory.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -163,11 +162,9 @@ class _BertGenerationBase(_BertBase):
             for k, v in config_overrides.items():
                 setattr(config, k, v)
             config.validate()
-        tensors, files = load_checkpoint_tensors(path)
         if not warm:
-            model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
-            model.generation_config_path = Path(path) / "generation_config.json"
-            return model
+            return super().from_pretrained(path, dtype=dtype, backend=backend, config=config)
+        tensors, _ = load_checkpoint_tensors(path)
         prefix = "bert." if any(k.startswith("bert.") for k in cls.param_shapes(config)) else ""
         mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range, seed)
         model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)")

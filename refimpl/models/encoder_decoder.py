@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -170,15 +169,6 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         self.decoder = decoder
 
     # -- construction ------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None):
-        """Load an encoder-decoder checkpoint directory (nested config.json, ``encoder.*`` / ``decoder.*``)."""
-        config = config or EncoderDecoderConfig.from_pretrained(path)
-        tensors, files = load_checkpoint_tensors(path)
-        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
-        model.generation_config_path = Path(path) / "generation_config.json"
-        return model
-
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):
         groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}

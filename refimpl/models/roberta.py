@@ -32,11 +32,10 @@ uses the RoBERTa positions above.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 from ..backend import array_module as _xp
-from ..checkpoint import load_checkpoint_tensors, rename_legacy
+from ..checkpoint import rename_legacy
 from ..config import BertConfig, read_config_json
 from ..errors import ConfigError
 from ..ops.activations import gelu
@@ -176,10 +175,7 @@ class _RobertaBase(_BertBase):
             config = RobertaConfig.from_dict({**read_config_json(path), **config_overrides})
         elif config_overrides:
             config = RobertaConfig.from_dict({**config.to_dict(), **config_overrides})
-        tensors, files = load_checkpoint_tensors(path)
-        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
-        model.generation_config_path = Path(path) / "generation_config.json"
-        return model
+        return super().from_pretrained(path, dtype=dtype, backend=backend, config=config)
 
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):

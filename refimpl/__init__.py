@@ -44,6 +44,9 @@ _EXPORTS = {
     "BertGenerationTokenizer": "refimpl.tokenizers",
     "RobertaTokenizer": "refimpl.tokenizers",
     "AutoTokenizer": "refimpl.tokenizers",
+    # recording intermediates
+    "record": "refimpl.recorder",
+    "Recorder": "refimpl.recorder",
     # errors
     "RefimplError": "refimpl.errors",
     "ConfigError": "refimpl.errors",

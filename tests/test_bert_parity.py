@@ -195,18 +195,18 @@ def test_cached_decoder_matches_transformers_cache():
 
 @pytest.fixture(scope="module")
 def row_block_workers():
-    """Records refimpl.backend.workers() at every row-block split made while the module's tests run."""
-    import refimpl.backend as backend
+    """Records kernels.threads.workers() at every row-block split made while the module's tests run."""
+    import refimpl.kernels.threads as threads
 
-    seen, real = [], backend.row_blocks
+    seen, real = [], threads.row_blocks
 
     def spy(rows, xp, *args, **kwargs):
-        seen.append(backend.workers())
+        seen.append(threads.workers())
         return real(rows, xp, *args, **kwargs)
 
-    backend.row_blocks = spy
+    threads.row_blocks = spy
     yield seen
-    backend.row_blocks = real
+    threads.row_blocks = real
 
 
 def _blas_threads():

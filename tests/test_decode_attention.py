@@ -1,5 +1,5 @@
-"""The decode step's single-query attention equals the general attention() it stands in for: same
-formula, with masks (2-D padding, causal, fully masked rows), head masks and relative-position scores,
+"""The fast set's decode-step attention (one query, two batched products) equals the reference
+attention() it stands in for: same formula, with masks (2-D padding, causal, fully masked rows), head masks and relative-position scores,
 on strided views of a preallocated cache as the decoder passes them."""
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refimpl.ops.attention import attention, single_query_attention
+from refimpl.kernels.attention import single_query_attention
+from refimpl.ops.attention import attention
 
 
 @settings(deadline=None, max_examples=60, suppress_health_check=list(HealthCheck))

@@ -29,7 +29,6 @@ import numpy as np
 from ..backend import array_module, to_host
 from ..cache import KVCache
 from ..errors import ConfigError, InputError
-from ..ops.softmax import log_softmax, softmax
 from .config import resolve_generation_config
 from .logits_process import apply_processors, build_processors
 from .outputs import BeamTrace, GenerateOutput
@@ -68,8 +67,9 @@ class _Session:
     """The decoder side of one ``generate`` call: the model, its KV cache, the masks; ``step`` runs one
     decoder call and returns float32 logits of the last position [R, V]."""
 
-    def __init__(self, model, is_ed, cache, enc_mask, dec_mask, max_length):
+    def __init__(self, model, is_ed, cache, enc_mask, dec_mask, max_length, recorder=None):
         self.model, self.is_ed, self.cache = model, is_ed, cache
+        self.recorder = recorder  # decoder calls record under step.{t}., the search's choices under step.{t}.search.
         self.enc_mask = enc_mask  # [R, E] host or None (encoder-decoder)
         self.mask = None  # [R, M] host: decoder / prompt mask, extended by ones each step
         if dec_mask is not None:
@@ -81,15 +81,17 @@ class _Session:
         """ids [R, C] host (tokens so far; C = cur). Feeds the tokens the cache has not seen yet."""
         new = ids[:, self.cache.length:cur]  # [R, S]: whole prompt first, then one token
         mask = None if self.mask is None else self.mask[:, :cur]
+        rec = None if self.recorder is None else self.recorder.scoped(f"step.{self.calls}.")
         if self.is_ed:
             out = self.model.decoder(input_ids=new, attention_mask=mask, encoder_attention_mask=self.enc_mask,
-                                     past_key_values=self.cache, use_cache=True)
+                                     past_key_values=self.cache, use_cache=True,
+                                     recorder=None if rec is None else rec.scoped("decoder."))
         else:
             # transformers' prepare_inputs_for_generation: positions = cumsum(mask) - 1, 1 at padding
             pos = np.cumsum(mask, axis=1) - 1
             pos[mask == 0] = 1
             out = self.model(input_ids=new, attention_mask=mask, position_ids=pos[:, self.cache.length:cur],
-                             past_key_values=self.cache, use_cache=True)
+                             past_key_values=self.cache, use_cache=True, recorder=rec)
         self.cache = out.past_key_values
         self.calls += 1
         logits = out.logits[:, -1, :]  # [R, V]
@@ -97,12 +99,18 @@ class _Session:
         # else holds (``out`` is dropped here), so no copy is needed; other dtypes are converted (a copy).
         return logits.astype(np.float32, copy=False)
 
+    def record(self, name, array):
+        """File the search's ``name`` of the last step (``step.{t}.search.{name}``) with the recorder, if any."""
+        if self.recorder is not None:
+            self.recorder(f"step.{self.calls - 1}.search.{name}", array)
+
     def reorder(self, index):
         self.cache = self.cache.reorder_rows_in_place(index)
 
 
 def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-             encoder_outputs=None, generation_config=None, seed=None, output_beam_trace=False, **kwargs):
+             encoder_outputs=None, generation_config=None, seed=None, output_beam_trace=False, recorder=None,
+             **kwargs):
     """Generate token ids, with transformers' keyword names and defaults (see config.py for precedence).
 
     model: an EncoderDecoderModel, or a decoder (BertLMHeadModel / BertGenerationDecoder with
@@ -110,7 +118,11 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
     Returns the sequences [B * num_return_sequences, C] (host int64) or, with return_dict_in_generate, a
     :class:`GenerateOutput` (sequences, sequences_scores when output_scores and beam search, scores,
     logits, beam_indices, and ``beam_trace`` when ``output_beam_trace``).
+    recorder: a ``refimpl.Recorder`` (or the one ``refimpl.record(model)`` installed) that receives the
+    encoder's intermediates, every decoder call's under ``step.{t}.`` and the search's choices.
     """
+    if recorder is None:
+        recorder = model.__dict__.get("_recorder")
     is_ed = bool(getattr(model, "is_encoder_decoder", False))
     dcfg = model.decoder.config if is_ed else model.config
     if not is_ed and not dcfg.is_decoder:
@@ -141,13 +153,14 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
             src = _host_ids(inputs, "inputs", model.encoder.config.vocab_size)
             enc_mask = (_host_mask(attention_mask, "attention_mask", src.shape) if attention_mask is not None
                         else _infer_mask(src, pad, eos))
-            encoder_outputs = model.encode(src, enc_mask)
+            encoder_outputs = model.encode(src, enc_mask, recorder=recorder)
         elif attention_mask is not None:
             enc_hidden = getattr(encoder_outputs, "last_hidden_state", encoder_outputs)
             enc_mask = _host_mask(attention_mask, "attention_mask", enc_hidden.shape[:2])
-        enc_hidden = model.project(getattr(encoder_outputs, "last_hidden_state", encoder_outputs))  # [B, E, D]
+        enc_hidden = model.project(getattr(encoder_outputs, "last_hidden_state", encoder_outputs),
+                                   recorder=recorder)  # [B, E, D]
         b = enc_hidden.shape[0]
-        keys, values = model.cross_kv(enc_hidden)  # once per generate, on B rows
+        keys, values = model.cross_kv(enc_hidden, recorder=recorder)  # once per generate, on B rows
         cross = tuple(xp.repeat(k, expand, axis=0) for k in keys), tuple(xp.repeat(v, expand, axis=0) for v in values)
         if decoder_input_ids is None:
             ids = np.full((b, 1), start, np.int64)
@@ -210,7 +223,7 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
                              dcfg.head_size, gc.max_length - 1)
     if cross is not None:
         cache = cache.with_cross(*cross)
-    session = _Session(model, is_ed, cache, enc_mask, dec_mask, gc.max_length)
+    session = _Session(model, is_ed, cache, enc_mask, dec_mask, gc.max_length, recorder)
     procs = build_processors(gc, prompt_len, vocab, eos)
     rng = np.random.default_rng(seed)
     if gc.num_beams > 1:
@@ -251,9 +264,11 @@ def _greedy_or_sample(session, ids0, gc, procs, eos, pad, rng):
         if gc.output_scores:
             scores.append(s.copy())
         if gc.do_sample:
-            nxt = _sample_rows(softmax(s), rng)
+            nxt = _sample_rows(session.model.kernels.softmax(s), rng)
         else:
             nxt = np.asarray(to_host(s.argmax(axis=-1))).astype(np.int64)
+        session.record("scores", s)
+        session.record("next_tokens", nxt)
         if eos:
             nxt = np.where(unfinished, nxt, pad)
         ids[:, cur] = nxt
@@ -345,7 +360,7 @@ def _beam_search(session, ids0, batch, gc, procs, eos, pad, vocab, rng, want_tra
         xp = array_module(logits)
         if gc.output_logits:
             raw.append(logits.copy())
-        logp = apply_processors(procs, flat, log_softmax(logits, out=logits))  # [R, V], in place: logits is ours
+        logp = apply_processors(procs, flat, session.model.kernels.log_softmax(logits))  # [R, V]
         if gc.output_scores:
             scores_out.append(logp.copy())
         acc = (logp.reshape(batch, nb, vocab) + xp.asarray(run_scores)[:, :, None]).reshape(batch, nb * vocab)
@@ -384,6 +399,10 @@ def _beam_search(session, ids0, batch, gc, procs, eos, pad, vocab, rng, want_tra
         bi = _gather(np.concatenate([bi, cand_bi], axis=1), best)
         finished = _gather(np.concatenate([finished, just], axis=1), best)
 
+        session.record("scores", logp)
+        session.record("next_tokens", run_seq[:, :, cur])
+        session.record("beam_indices", run_bi[:, :, cur - prompt].reshape(-1))
+        session.record("beam_scores", run_scores)
         session.reorder(run_bi[:, :, cur - prompt].reshape(-1))
         if trace is not None:
             trace.add(step=cur - prompt, cand_tokens=tok, cand_beams=src, cand_scores=vals, cand_finished=hits,

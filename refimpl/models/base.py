@@ -27,6 +27,7 @@ import numpy as np
 from ..backend import get_backend, resolve_dtype, to_host
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
 from ..errors import CheckpointError, InputError, InputTypeError
+from ..kernels import get_kernels
 
 OTHER_HEAD_NAMESPACES = ("cls.", "classifier.", "qa_outputs.")
 BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
@@ -119,12 +120,18 @@ class PreTrainedModel:
     config_class = None
     base_model_prefix = "bert"
 
-    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None):
+    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None, kernels="fast"):
         self.config = config
         self.params = params
         self.xp = xp
         self.dtype = np.dtype(dtype)
         self.load_report = load_report or {}
+        self.kernels = get_kernels(kernels)  # the kernel set every forward runs (refimpl.kernels)
+
+    def _ops(self, recorder=None):
+        """The kernel set for one forward, bound to ``recorder`` (or to the one ``refimpl.record(model)``
+        installed; None records nothing)."""
+        return self.kernels.with_recorder(recorder if recorder is not None else self.__dict__.get("_recorder"))
 
     # -- what the class needs ----------------------------------------------------------------------
     @classmethod
@@ -139,10 +146,12 @@ class PreTrainedModel:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels="fast"):
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
         dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
+        kernels: "fast" (default) or "reference": which implementation of every op the forward runs
+        (``refimpl.kernels``; the reference set is the textbook code of ``refimpl/ops``).
         Float32 weights loaded as float32 on numpy stay memory-mapped (held by the OS page cache), except
         where a model family stores a parameter another way (``_place``: an encoder's layer projections
         are copied input-major and their mapped pages released): either way one copy of the weights.
@@ -151,26 +160,26 @@ class PreTrainedModel:
         if config is None:
             config = cls.config_class.from_pretrained(path)
         tensors, files = load_checkpoint_tensors(path)
-        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path))
+        model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
+                                 kernels=kernels)
         model.generation_config_path = path / "generation_config.json"  # read by generate() when present
         return model
 
     @classmethod
-    def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors"):
+    def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors",
+                     kernels="fast"):
         """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc)."""
         xp = get_backend(backend)
         np_dtype = resolve_dtype(dtype, backend)
+        kernels = get_kernels(kernels)
         params, report = match_checkpoint(
             cls.param_shapes(config), tensors, dict(files or {}), where=where, **cls._match_options(config)
         )
-        placed = {name: cls._place(config, name, arr, xp, np_dtype) for name, arr in params.items()}
-        return cls(config, placed, xp=xp, dtype=np_dtype, load_report=report)
-
-    @classmethod
-    def _place(cls, config, name, arr, xp, dtype):
-        """One parameter on the backend in ``dtype``: a float32 numpy parameter stays a view of the mapped
-        checkpoint. A hook: model families override it to store some parameters another way."""
-        return xp.asarray(arr, dtype=dtype)
+        # A float32 numpy parameter stays a view of the mapped checkpoint, unless the kernel set lays it
+        # out another way (the fast set: an encoder's layer projections input-major, see Kernels.place).
+        is_decoder = bool(getattr(config, "is_decoder", False))
+        placed = {name: kernels.place(name, arr, xp, np_dtype, is_decoder) for name, arr in params.items()}
+        return cls(config, placed, xp=xp, dtype=np_dtype, load_report=report, kernels=kernels)
 
     def num_parameters(self) -> int:
         return int(sum(int(np.prod(a.shape)) for a in self.params.values()))

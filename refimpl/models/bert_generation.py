@@ -34,11 +34,10 @@ import numpy as np
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
 from ..config import BertConfig, BertGenerationConfig, read_config_json
 from ..errors import ConfigError
-from ..ops.layer_norm import layer_norm
-from ..ops.linear import linear
 from ..outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
 from .base import GenerationMixin
-from .bert_models import _BertBase, _layer_norm_shapes, bert_layer_shapes, causal_lm_loss
+from .bert import projection
+from .bert_models import _BertBase, _layer_norm_shapes, bert_layer_shapes, causal_lm_loss, record_loss
 from .params import Params
 
 # Groups a warm start may initialise when the checkpoint lacks them (name fragments).
@@ -47,15 +46,18 @@ WARM_START_INIT = ("crossattention.", "lm_head.bias", "cls.predictions.", "enc_t
 WARM_START_DROP = ("embeddings.token_type_embeddings.", "pooler.", "cls.")
 
 
-def bert_generation_embeddings(p, cfg, input_ids, position_ids, inputs_embeds=None):
+def bert_generation_embeddings(ops, p, cfg, input_ids, position_ids, inputs_embeds=None):
     """LayerNorm(word[ids] + position[pos]) -> [B, S, D]  (p: ``embeddings.``).
 
     input_ids, position_ids [B or 1, S]; ``inputs_embeds`` [B, S, D] replaces the word lookup. The position
     embeddings are added whatever ``position_embedding_type`` is (transformers' BertGenerationEmbeddings).
     """
-    x = p["word_embeddings.weight"][input_ids] if inputs_embeds is None else inputs_embeds  # [B, S, D]
-    x = x + p["position_embeddings.weight"][position_ids]
-    return layer_norm(x, p["LayerNorm.weight"], p["LayerNorm.bias"], cfg.layer_norm_eps)
+    words = ops.embedding(p["word_embeddings.weight"], input_ids) if inputs_embeds is None else inputs_embeds
+    ops.record(p, "word_embeddings", words)  # [B, S, D]
+    x = words + ops.record(p, "position_embeddings", ops.embedding(p["position_embeddings.weight"], position_ids))
+    ops.record(p, "sum", x)
+    x = ops.layer_norm(x, p["LayerNorm.weight"], p["LayerNorm.bias"], cfg.layer_norm_eps)
+    return ops.record(p, "LayerNorm", x)
 
 
 def bert_generation_shapes(cfg, prefix=""):
@@ -129,15 +131,15 @@ class _BertGenerationBase(_BertBase):
     config_class = BertGenerationConfig
     with_pooler = False
 
-    def _embeddings(self, p, x_in):
+    def _embeddings(self, ops, p, x_in):
         """Word + position embeddings (no token types), LayerNorm: BertGeneration's embedding block."""
-        return bert_generation_embeddings(p, self.config, x_in.input_ids, x_in.position_ids, x_in.inputs_embeds)
+        return bert_generation_embeddings(ops, p, self.config, x_in.input_ids, x_in.position_ids, x_in.inputs_embeds)
 
-    def _generation_bert(self, p, input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+    def _generation_bert(self, ops, p, input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
                          encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
                          output_attentions, output_hidden_states):
         """BERT's forward (``_run_bert``) without token types or pooler, as BertGeneration's output record."""
-        out = self._run_bert(p, input_ids, attention_mask, None, position_ids, head_mask, inputs_embeds,
+        out = self._run_bert(ops, p, input_ids, attention_mask, None, position_ids, head_mask, inputs_embeds,
                              encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
                              output_attentions, output_hidden_states)
         return BaseModelOutputWithPastAndCrossAttentions(
@@ -146,7 +148,8 @@ class _BertGenerationBase(_BertBase):
         )
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, seed=0, **config_overrides):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, seed=0, kernels="fast",
+                        **config_overrides):
         """Load a BertGeneration checkpoint, or warm-start from a BERT one (see the module docstring).
 
         ``config_overrides`` set config fields as transformers' ``from_pretrained(..., is_decoder=True,
@@ -163,11 +166,12 @@ class _BertGenerationBase(_BertBase):
                 setattr(config, k, v)
             config.validate()
         if not warm:
-            return super().from_pretrained(path, dtype=dtype, backend=backend, config=config)
+            return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels)
         tensors, _ = load_checkpoint_tensors(path)
         prefix = "bert." if any(k.startswith("bert.") for k in cls.param_shapes(config)) else ""
         mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range, seed)
-        model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)")
+        model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)",
+                                 kernels=kernels)
         model.load_report["ignored"] = sorted(set(model.load_report.get("ignored", [])) | set(report["ignored"]))
         model.load_report["initialized"] = report["initialized"]
         return model
@@ -212,8 +216,9 @@ class BertGenerationEncoder(_BertGenerationBase):
 
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True):
-        return self._generation_bert(Params(self.params), input_ids, attention_mask, position_ids, head_mask,
+                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        return self._generation_bert(ops, Params(self.params), input_ids, attention_mask, position_ids, head_mask,
                                      inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values,
                                      use_cache, output_attentions, output_hidden_states)
 
@@ -250,19 +255,19 @@ class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
 
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, labels=None, past_key_values=None,
-                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True):
+                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         if labels is not None:
             use_cache = False
-        out = self._generation_bert(Params(self.params, "bert."), input_ids, attention_mask, position_ids, head_mask,
+        out = self._generation_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, position_ids, head_mask,
                                     inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values,
                                     use_cache, output_attentions, output_hidden_states)
-        h = out.last_hidden_state  # [B, S, D]
-        # as one 2-D product: numpy runs [B, S, D] @ W^T as B separate products, slow when S = 1 (decoding)
-        logits = linear(h.reshape(-1, h.shape[-1]), self._output_weight(), self.params["lm_head.bias"])
-        logits = logits.reshape(h.shape[0], h.shape[1], -1)  # [B, S, V]
+        logits = ops.linear(out.last_hidden_state, self._output_weight(), self.params["lm_head.bias"])  # [B, S, V]
+        ops.record(None, "lm_head.decoder", logits)
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, self._labels(labels, "labels", logits.shape[:2], self.config.vocab_size))
+        record_loss(ops, loss)
         return CausalLMOutputWithCrossAttentions(
             loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
             attentions=out.attentions, cross_attentions=out.cross_attentions,

@@ -7,18 +7,16 @@ transformers 4.57.6 (label -100 is ignored; see each class for its loss).
 
 from __future__ import annotations
 
-import re
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..backend import array_module as _xp
-from ..backend import cpu_threads, to_host
+from ..backend import to_host
 from ..cache import KVCache
-from ..checkpoint import release_mapped_pages
 from ..config import BertConfig
 from ..errors import InputError
-from ..ops.linear import input_major, linear
+from ..kernels.linear import input_major
 from ..ops.losses import IGNORE_INDEX, bce_with_logits, cross_entropy, mse
 from ..ops.masks import causal_mask, head_mask_per_layer, padding_mask
 from ..outputs import (
@@ -33,7 +31,7 @@ from ..outputs import (
     TokenClassifierOutput,
 )
 from .base import GenerationMixin, PreTrainedModel
-from .bert import bert_embeddings, decoder_stack, encoder_stack, lm_prediction_head, pooler
+from .bert import bert_embeddings, decoder_stack, encoder_stack, lm_prediction_head, pooler, projection
 from .params import Params
 
 # --- parameter tables ------------------------------------------------------------------------------
@@ -103,13 +101,6 @@ def lm_head_shapes(cfg):
     return shapes
 
 
-# The projection matrices of an encoder layer (any prefix): Q, K, V, attention output, intermediate, output.
-_ENCODER_PROJECTION = re.compile(
-    r"(^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense"
-    r"|output\.dense)\.weight$"
-)
-
-
 class BertInputs(NamedTuple):
     """Checked inputs of one BERT forward, on the model's backend."""
 
@@ -136,18 +127,7 @@ class _BertBase(PreTrainedModel):
     def param_shapes(cls, config):
         return bert_shapes(config, "bert.", cls.with_pooler)
 
-    @classmethod
-    def _place(cls, config, name, arr, xp, dtype):
-        """An encoder's layer projections on numpy are stored input-major (``ops.linear.input_major``: the
-        same [O, I] matrix, laid out so that the BLAS runs x W^T fastest) and their mapped file pages are
-        released: each parameter is still held once. Everything else, and every decoder, as loaded."""
-        if xp is np and not config.is_decoder and arr.ndim == 2 and _ENCODER_PROJECTION.search(name):
-            weight = input_major(arr, dtype)
-            release_mapped_pages(arr)
-            return weight
-        return super()._place(config, name, arr, xp, dtype)
-
-    def _run_bert(self, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def _run_bert(self, ops, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                   head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                   past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None):
         """Embeddings -> encoder (or decoder) stack -> pooler (if this model has one), on checked inputs."""
@@ -156,30 +136,30 @@ class _BertBase(PreTrainedModel):
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         x_in = self._prepare_inputs(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
-        # One region for the whole forward: row and attention blocks go to one thread per core with the
-        # BLAS single-threaded throughout (none for inputs too small to split; see backend.cpu_threads).
-        with cpu_threads(self.xp, rows=x_in.token_type_ids.size):
-            x = self._embeddings(p.sub("embeddings."), x_in)  # [B, S, D]
-            x, cache, hidden, attns, cross_attentions = self._run_layers(p, x, x_in, output_hidden_states,
+        # The fast set's one thread region for the whole forward (kernels.threads.cpu_threads); none in the
+        # reference set.
+        with ops.region(self.xp, rows=x_in.token_type_ids.size):
+            x = self._embeddings(ops, p.sub("embeddings."), x_in)  # [B, S, D]
+            x, cache, hidden, attns, cross_attentions = self._run_layers(ops, p, x, x_in, output_hidden_states,
                                                                          output_attentions)
-            pooled = pooler(p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
+            pooled = pooler(ops, p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
             attentions=attns, cross_attentions=cross_attentions,
         )
 
-    def _embeddings(self, p, x_in):
+    def _embeddings(self, ops, p, x_in):
         """The embedding block on checked inputs -> [B, S, D]. A hook: BertGeneration has its own."""
-        return bert_embeddings(p, self.config, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
+        return bert_embeddings(ops, p, self.config, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
                                x_in.inputs_embeds)
 
-    def _run_layers(self, p, x, x_in, output_hidden_states, output_attentions):
+    def _run_layers(self, ops, p, x, x_in, output_hidden_states, output_attentions):
         """The L layers under ``encoder.``: the decoder stack (causal, cache, cross-attention) for a decoder,
         else the encoder stack. Returns (x, cache or None, hidden_states, attentions, cross_attentions)."""
         if self.config.is_decoder:
-            return decoder_stack(p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks, x_in.cache,
+            return decoder_stack(ops, p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks, x_in.cache,
                                  x_in.encoder_hidden_states, x_in.cross_mask, output_hidden_states, output_attentions)
-        x, hidden, attns = encoder_stack(p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks,
+        x, hidden, attns = encoder_stack(ops, p.sub("encoder."), self.config, x, x_in.self_mask, x_in.head_masks,
                                          output_hidden_states, output_attentions)
         return x, None, hidden, attns, None
 
@@ -321,18 +301,18 @@ class _BertBase(PreTrainedModel):
                 )
         return self.xp.asarray(arr.astype(np.int64))
 
-    def _decode_output_weight_t(self, cache):
-        """For a cached (decoding) call on numpy: the LM head's output matrix transposed, contiguous
-        [D, V], made once per model and kept (V x D more memory: 47 MB for BERT-base's vocabulary at
-        float32); else None. See ``lm_prediction_head``."""
-        if cache is None or self.xp is not np:
-            return None
-        wt = self.__dict__.get("_output_weight_t")
-        if wt is None:
-            # input_major's block-by-block copy: 17 ms for 30522 x 384, against 35-90 for ascontiguousarray(w.T)
-            wt = input_major(self._output_weight()).T  # row-major [D, V]
-            self.__dict__["_output_weight_t"] = wt
-        return wt
+    def _lm_output_weight(self, cache):
+        """The LM head's output matrix [V, D]. For a cached (decoding) call with the fast kernels on numpy:
+        the same matrix stored input-major (``kernels.linear.input_major``), made once per model and kept
+        (V x D more memory: 47 MB for BERT-base's vocabulary at float32). For the few rows of a decode
+        step the fast linear then runs a plain product h @ W^T with W^T row-major, 1.5-2.5x faster on
+        OpenBLAS than either form with the [V, D] checkpoint layout (docs/performance.md)."""
+        if cache is None or self.xp is not np or self.kernels.name != "fast":
+            return self._output_weight()
+        w = self.__dict__.get("_output_weight_input_major")
+        if w is None:
+            w = self.__dict__["_output_weight_input_major"] = input_major(self._output_weight())
+        return w
 
     def _output_weight(self):
         """The LM head's output matrix [V, D]: the word embeddings when tied (transformers' default)."""
@@ -360,9 +340,10 @@ class BertModel(_BertBase):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None,
-                 return_dict=True):
+                 return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         return self._run_bert(
-            Params(self.params), input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+            ops, Params(self.params), input_ids, attention_mask, token_type_ids, position_ids, head_mask,
             inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache,
             output_attentions, output_hidden_states,
         )
@@ -392,19 +373,21 @@ class BertForPreTraining(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, next_sentence_label=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
                              output_hidden_states=output_hidden_states)
         p = Params(self.params)
-        logits = lm_prediction_head(p.sub("cls.predictions."), self.config, out.last_hidden_state, self._output_weight())
-        nsp = linear(out.pooler_output, p["cls.seq_relationship.weight"], p["cls.seq_relationship.bias"])  # [B, 2]
+        logits = lm_prediction_head(ops, p.sub("cls.predictions."), self.config, out.last_hidden_state, self._output_weight())
+        nsp = projection(ops, p, "cls.seq_relationship", out.pooler_output)  # [B, 2]
         loss = None
         if labels is not None and next_sentence_label is not None:
             v = self.config.vocab_size
             labels = self._labels(labels, "labels", logits.shape[:2], v)
             nsl = self._labels(next_sentence_label, "next_sentence_label", (logits.shape[0],), 2)
             loss = cross_entropy(logits.reshape(-1, v), labels.reshape(-1)) + cross_entropy(nsp, nsl)
+        record_loss(ops, loss)
         return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=nsp,
                                         hidden_states=out.hidden_states, attentions=out.attentions)
 
@@ -431,25 +414,32 @@ class BertLMHeadModel(_BertBase, GenerationMixin):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         if labels is not None:
             use_cache = False
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,
                              encoder_attention_mask, past_key_values, use_cache, output_attentions,
                              output_hidden_states)
-        logits = lm_prediction_head(Params(self.params, "cls.predictions."), self.config,
-                                    out.last_hidden_state, self._output_weight(),
-                                    self._decode_output_weight_t(out.past_key_values))
+        logits = lm_prediction_head(ops, Params(self.params, "cls.predictions."), self.config,
+                                    out.last_hidden_state, self._lm_output_weight(out.past_key_values))
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, self._labels(labels, "labels", logits.shape[:2], self.config.vocab_size))
+        record_loss(ops, loss)
         return CausalLMOutputWithCrossAttentions(
             loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
             attentions=out.attentions, cross_attentions=out.cross_attentions,
         )
 
     forward = __call__
+
+
+def record_loss(ops, loss):
+    """File the loss (when labels were given) with the recorder, as ``loss``."""
+    if loss is not None:
+        ops.record(None, "loss", loss)
 
 
 def causal_lm_loss(logits, labels):
@@ -476,17 +466,19 @@ class BertForMaskedLM(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,
                              encoder_attention_mask, None, False, output_attentions, output_hidden_states)
-        logits = lm_prediction_head(Params(self.params, "cls.predictions."), self.config,
+        logits = lm_prediction_head(ops, Params(self.params, "cls.predictions."), self.config,
                                     out.last_hidden_state, self._output_weight())
         loss = None
         if labels is not None:
             v = self.config.vocab_size
             labels = self._labels(labels, "labels", logits.shape[:2], v)
             loss = cross_entropy(logits.reshape(-1, v), labels.reshape(-1))
+        record_loss(ops, loss)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
     forward = __call__
@@ -503,15 +495,16 @@ class BertForNextSentencePrediction(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
                              output_hidden_states=output_hidden_states)
-        p = Params(self.params, "cls.seq_relationship.")
-        logits = linear(out.pooler_output, p["weight"], p["bias"])
+        logits = projection(ops, Params(self.params), "cls.seq_relationship", out.pooler_output)  # [B, 2]
         loss = None
         if labels is not None:
             loss = cross_entropy(logits, self._labels(labels, "labels", (logits.shape[0],), 2))
+        record_loss(ops, loss)
         return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                            attentions=out.attentions)
 
@@ -535,13 +528,14 @@ class BertForSequenceClassification(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
                              output_hidden_states=output_hidden_states)
-        p = Params(self.params, "classifier.")
-        logits = linear(out.pooler_output, p["weight"], p["bias"])  # [B, num_labels]
+        logits = projection(ops, Params(self.params), "classifier", out.pooler_output)  # [B, num_labels]
         loss = None if labels is None else self._classification_loss(logits, labels)
+        record_loss(ops, loss)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                         attentions=out.attentions)
 
@@ -589,7 +583,8 @@ class BertForMultipleChoice(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         source = input_ids if input_ids is not None else inputs_embeds
         if source is None:
             raise InputError("give exactly one of input_ids or inputs_embeds")
@@ -609,14 +604,14 @@ class BertForMultipleChoice(_BertBase):
             return a.reshape((-1,) + tuple(a.shape[len(a.shape) - trailing:]))
 
         out = self._run_bert(
-            Params(self.params, "bert."), flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), head_mask, flat(inputs_embeds, 2),
+            ops, Params(self.params, "bert."), flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), head_mask, flat(inputs_embeds, 2),
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
-        p = Params(self.params, "classifier.")
-        logits = linear(out.pooler_output, p["weight"], p["bias"]).reshape(b, c)  # [B, C]
+        logits = projection(ops, Params(self.params), "classifier", out.pooler_output).reshape(b, c)  # [B, C]
         loss = None
         if labels is not None:
             loss = cross_entropy(logits, self._labels(labels, "labels", (b,), c))
+        record_loss(ops, loss)
         return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                          attentions=out.attentions)
 
@@ -636,17 +631,18 @@ class BertForTokenClassification(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
                              output_hidden_states=output_hidden_states)
-        p = Params(self.params, "classifier.")
-        logits = linear(out.last_hidden_state, p["weight"], p["bias"])  # [B, S, num_labels]
+        logits = projection(ops, Params(self.params), "classifier", out.last_hidden_state)  # [B, S, num_labels]
         loss = None
         if labels is not None:
             k = self.config.num_labels
             labels = self._labels(labels, "labels", logits.shape[:2], k)
             loss = cross_entropy(logits.reshape(-1, k), labels.reshape(-1))
+        record_loss(ops, loss)
         return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                      attentions=out.attentions)
 
@@ -670,14 +666,14 @@ class BertForQuestionAnswering(_BertBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, start_positions=None, end_positions=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True):
+                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         if self.config.num_labels != 2:
             raise InputError(f"BertForQuestionAnswering needs num_labels=2 (start, end), config has {self.config.num_labels}")
-        out = self._run_bert(Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
+        out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
                              output_hidden_states=output_hidden_states)
-        p = Params(self.params, "qa_outputs.")
-        logits = linear(out.last_hidden_state, p["weight"], p["bias"])  # [B, S, 2]
+        logits = projection(ops, Params(self.params), "qa_outputs", out.last_hidden_state)  # [B, S, 2]
         start_logits, end_logits = logits[..., 0], logits[..., 1]  # [B, S] each
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -685,6 +681,7 @@ class BertForQuestionAnswering(_BertBase):
             start = self._positions(start_positions, "start_positions", b, s)
             end = self._positions(end_positions, "end_positions", b, s)
             loss = (cross_entropy(start_logits, start, ignore_index=s) + cross_entropy(end_logits, end, ignore_index=s)) / 2
+        record_loss(ops, loss)
         return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
                                             hidden_states=out.hidden_states, attentions=out.attentions)
 

@@ -30,7 +30,6 @@ from ..backend import to_host
 from ..checkpoint import load_checkpoint_tensors
 from ..config import read_config_json
 from ..errors import CheckpointError, ConfigError, InputError
-from ..ops.linear import linear
 from ..ops.losses import IGNORE_INDEX, cross_entropy
 from ..outputs import Seq2SeqLMOutput
 from . import bert as _bert
@@ -42,7 +41,7 @@ from .bert_generation import (
     init_param,
     warm_start_tensors,
 )
-from .bert_models import BertLMHeadModel, BertModel
+from .bert_models import BertLMHeadModel, BertModel, record_loss
 from .params import Params
 from .roberta import RobertaConfig, RobertaForCausalLM, RobertaModel
 
@@ -160,17 +159,23 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
     config_class = EncoderDecoderConfig
     is_encoder_decoder = True
 
-    def __init__(self, config, encoder, decoder, proj_params=None, xp=np, dtype=np.float32, load_report=None):
+    def __init__(self, config, encoder, decoder, proj_params=None, xp=np, dtype=np.float32, load_report=None,
+                 kernels=None):
         params = {f"encoder.{k}": v for k, v in encoder.params.items()}
         params.update({f"decoder.{k}": v for k, v in decoder.params.items()})
         params.update(proj_params or {})
-        super().__init__(config, params, xp=xp, dtype=dtype, load_report=load_report)
+        if encoder.kernels.name != decoder.kernels.name:
+            raise ConfigError(f"encoder and decoder run different kernel sets ({encoder.kernels.name!r}, "
+                              f"{decoder.kernels.name!r}); load both with the same kernels=")
+        super().__init__(config, params, xp=xp, dtype=dtype, load_report=load_report,
+                         kernels=encoder.kernels if kernels is None else kernels)
         self.encoder = encoder
         self.decoder = decoder
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):
+    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
+                     kernels="fast"):
         groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}
         for name, arr in tensors.items():
             prefix = next((p for p in groups if name.startswith(p)), None)
@@ -182,8 +187,10 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
             groups[prefix][name if prefix == "enc_to_dec_proj." else name[len(prefix):]] = arr
         enc_cls = ENCODER_CLASSES[config.encoder.model_type]
         dec_cls = DECODER_CLASSES[config.decoder.model_type]
-        encoder = enc_cls.from_tensors(config.encoder, groups["encoder."], dtype, backend, where=f"{where} [encoder.*]")
-        decoder = dec_cls.from_tensors(config.decoder, groups["decoder."], dtype, backend, where=f"{where} [decoder.*]")
+        encoder = enc_cls.from_tensors(config.encoder, groups["encoder."], dtype, backend, where=f"{where} [encoder.*]",
+                                       kernels=kernels)
+        decoder = dec_cls.from_tensors(config.decoder, groups["decoder."], dtype, backend, where=f"{where} [decoder.*]",
+                                       kernels=kernels)
         proj = cls._projection(config, groups["enc_to_dec_proj."], encoder.xp, encoder.dtype, where)
         report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
         return cls(config, encoder, decoder, proj, xp=encoder.xp, dtype=encoder.dtype, load_report=report)
@@ -207,7 +214,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path,
-                                        dtype="float32", backend="numpy", seed=0, **kwargs):
+                                        dtype="float32", backend="numpy", seed=0, kernels="fast", **kwargs):
         """Warm start from two checkpoint directories, as transformers does.
 
         The encoder is loaded as its base model (``is_decoder`` / ``add_cross_attention`` forced off); the
@@ -239,7 +246,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         dec_cls = DECODER_CLASSES[dec_cfg.model_type]
         enc_tensors, enc_files = load_checkpoint_tensors(encoder_pretrained_model_name_or_path)
         encoder = enc_cls.from_tensors(enc_cfg, enc_tensors, dtype, backend, files=enc_files,
-                                       where=str(encoder_pretrained_model_name_or_path))
+                                       where=str(encoder_pretrained_model_name_or_path), kernels=kernels)
         dec_tensors, _ = load_checkpoint_tensors(decoder_pretrained_model_name_or_path)
         shapes = dec_cls.param_shapes(dec_cfg)
         if hasattr(dec_cls, "warm_start_tensors"):  # a family with its own names (RoBERTa)
@@ -247,7 +254,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         else:
             mapped, report = warm_start_tensors(shapes, dec_tensors, "bert.", dec_cfg.initializer_range, seed)
         decoder = dec_cls.from_tensors(dec_cfg, mapped, dtype, backend,
-                                       where=f"{decoder_pretrained_model_name_or_path} (warm start)")
+                                       where=f"{decoder_pretrained_model_name_or_path} (warm start)", kernels=kernels)
         decoder.load_report["ignored"] = sorted(set(decoder.load_report.get("ignored", [])) | set(report["ignored"]))
         decoder.load_report["initialized"] = report["initialized"]
         proj = {}
@@ -263,38 +270,44 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     # -- forward -----------------------------------------------------------------------------------
     def encode(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
-               output_hidden_states=None):
-        """The encoder's output record, its ``last_hidden_state`` projected to the decoder's size."""
+               output_hidden_states=None, recorder=None):
+        """The encoder's output record (recorded under ``encoder.``)."""
+        ops = self._ops(recorder)
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                           recorder=_scoped(ops, "encoder."))
         return out
 
-    def project(self, encoder_hidden):
+    def project(self, encoder_hidden, recorder=None):
         """enc_to_dec_proj when the hidden sizes differ, else the identity. [B, S, D_enc] -> [B, S, D_dec]."""
         if "enc_to_dec_proj.weight" in self.params:
-            return linear(encoder_hidden, self.params["enc_to_dec_proj.weight"], self.params["enc_to_dec_proj.bias"])
+            return _bert.projection(self._ops(recorder), Params(self.params), "enc_to_dec_proj", encoder_hidden)
         return encoder_hidden
 
-    def cross_kv(self, encoder_hidden):
+    def cross_kv(self, encoder_hidden, recorder=None):
         """Every decoder layer's cross-attention keys and values from projected encoder states [B, S, D_dec]:
-        two tuples of L arrays [B, N, S, H]. Computed once per sequence (generation reuses them)."""
+        two tuples of L arrays [B, N, S, H]. Computed once per sequence (generation reuses them); recorded
+        under the decoder's names (``decoder.bert.encoder.layer.{i}.crossattention.self.key``)."""
         cfg = self.decoder.config
-        p = Params(self.decoder.params, f"{self.decoder.base_model_prefix}.encoder.")
+        ops = self._ops(recorder)
+        p = Params(self.params, f"decoder.{self.decoder.base_model_prefix}.encoder.")
         keys, values = [], []
         for i in range(cfg.num_hidden_layers):
-            k, v = _bert.cross_attention_kv(p.sub(f"layer.{i}.crossattention.self."), cfg, encoder_hidden)
+            k, v = _bert.cross_attention_kv(ops, p.sub(f"layer.{i}.crossattention.self."), cfg, encoder_hidden)
             keys.append(k)
             values.append(v)
         return tuple(keys), tuple(values)
 
     def __call__(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                  encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
-                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True):
+                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True,
+                 recorder=None):
+        ops = self._ops(recorder)
         if encoder_outputs is None:
             encoder_outputs = self.encode(input_ids, attention_mask, inputs_embeds, output_attentions,
-                                          output_hidden_states)
+                                          output_hidden_states, recorder=ops.recorder)
         encoder_hidden = _last_hidden_state(encoder_outputs)  # [B, S, D_enc]
-        encoder_hidden = self.project(encoder_hidden)  # [B, S, D_dec]
+        encoder_hidden = self.project(encoder_hidden, recorder=ops.recorder)  # [B, S, D_dec]
 
         labels_host = None
         if labels is not None:
@@ -311,12 +324,13 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
                            inputs_embeds=decoder_inputs_embeds, encoder_hidden_states=encoder_hidden,
                            encoder_attention_mask=attention_mask, past_key_values=past_key_values,
                            use_cache=use_cache, output_attentions=output_attentions,
-                           output_hidden_states=output_hidden_states)
+                           output_hidden_states=output_hidden_states, recorder=_scoped(ops, "decoder."))
         loss = None
         if labels is not None:
             v = self.decoder.config.vocab_size
             target = self.decoder._labels(labels_host, "labels", dec.logits.shape[:2], v)
             loss = cross_entropy(dec.logits.reshape(-1, v), target.reshape(-1))
+        record_loss(ops, loss)
         enc = encoder_outputs if hasattr(encoder_outputs, "last_hidden_state") else None
         return Seq2SeqLMOutput(
             loss=loss, logits=dec.logits, past_key_values=dec.past_key_values,
@@ -334,6 +348,11 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     def get_decoder(self):
         return self.decoder
+
+
+def _scoped(ops, prefix):
+    """The recorder of ``ops`` scoped under ``prefix`` (a sub-model's names), or None."""
+    return None if ops.recorder is None else ops.recorder.scoped(prefix)
 
 
 def _last_hidden_state(encoder_outputs):

@@ -20,6 +20,10 @@ class Params(Mapping):
     def sub(self, prefix: str) -> "Params":
         return Params(self._tensors, self._prefix + prefix)
 
+    def name(self, local: str) -> str:
+        """The full name of ``local`` under this view's prefix (what a recorder files an intermediate under)."""
+        return self._prefix + local
+
     def __getitem__(self, name: str):
         return self._tensors[self._prefix + name]
 

@@ -38,14 +38,20 @@ from ..backend import array_module as _xp
 from ..checkpoint import rename_legacy
 from ..config import BertConfig, read_config_json
 from ..errors import ConfigError
-from ..ops.activations import gelu
-from ..ops.layer_norm import layer_norm
-from ..ops.linear import linear
 from ..ops.losses import cross_entropy
 from ..outputs import CausalLMOutputWithCrossAttentions, MaskedLMOutput
 from .bert_generation import warm_start_tensors
 from .base import GenerationMixin
-from .bert_models import BertModel, _BertBase, _layer_norm_shapes, _linear_shapes, bert_shapes, causal_lm_loss
+from .bert import projection
+from .bert_models import (
+    BertModel,
+    _BertBase,
+    _layer_norm_shapes,
+    _linear_shapes,
+    bert_shapes,
+    causal_lm_loss,
+    record_loss,
+)
 from .params import Params
 
 
@@ -93,16 +99,14 @@ def roberta_position_ids_from_embeds(xp, length, padding_idx):
     return xp.arange(padding_idx + 1, padding_idx + 1 + length)[None, :]
 
 
-def roberta_lm_head(p, cfg, x, output_weight):
+def roberta_lm_head(ops, p, cfg, x, output_weight):
     """RobertaLMHead: LayerNorm(gelu(x W_d^T + b_d)) W^T + bias.  p: ``lm_head.``; output_weight [V, D].
 
     x [B, S, D] -> logits [B, S, V]. gelu is the exact erf form (transformers' ``gelu``), not ``hidden_act``.
     """
-    h = gelu(linear(x, p["dense.weight"], p["dense.bias"]))  # [B, S, D]
-    h = layer_norm(h, p["layer_norm.weight"], p["layer_norm.bias"], cfg.layer_norm_eps)
-    # as one 2-D product: numpy runs [B, S, D] @ W^T as B separate products, slow when S = 1 (decoding)
-    logits = linear(h.reshape(-1, h.shape[-1]), output_weight, p["bias"])  # [B*S, V]
-    return logits.reshape(x.shape[0], x.shape[1], -1)  # [B, S, V]
+    h = ops.record(p, "gelu", ops.activation("gelu")(projection(ops, p, "dense", x)))  # [B, S, D]
+    h = ops.record(p, "layer_norm", ops.layer_norm(h, p["layer_norm.weight"], p["layer_norm.bias"], cfg.layer_norm_eps))
+    return ops.record(p, "decoder", ops.linear(h, output_weight, p["bias"]))  # [B, S, V]
 
 
 def roberta_lm_head_shapes(cfg):
@@ -167,7 +171,7 @@ class _RobertaBase(_BertBase):
         return bert_shapes(config, "roberta.", cls.with_pooler)
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, **config_overrides):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels="fast", **config_overrides):
         """Load a RoBERTa checkpoint directory. ``config_overrides`` set config fields, as transformers'
         ``from_pretrained(path, is_decoder=True)`` does (a cross-attention the checkpoint lacks is an
         error here; warm-start it with ``EncoderDecoderModel.from_encoder_decoder_pretrained``)."""
@@ -175,10 +179,11 @@ class _RobertaBase(_BertBase):
             config = RobertaConfig.from_dict({**read_config_json(path), **config_overrides})
         elif config_overrides:
             config = RobertaConfig.from_dict({**config.to_dict(), **config_overrides})
-        return super().from_pretrained(path, dtype=dtype, backend=backend, config=config)
+        return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels)
 
     @classmethod
-    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors"):
+    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
+                     kernels="fast"):
         """Strict loading (refimpl.models.base), plus what transformers drops silently for RoBERTa: the
         LM head (``lm_head.*``) loaded into a class without one, and the pooler into a class without one.
         Both are listed in ``load_report["ignored"]``."""
@@ -192,7 +197,7 @@ class _RobertaBase(_BertBase):
 
         dropped = sorted(k for k in tensors if unused(k))
         model = super().from_tensors(config, {k: v for k, v in tensors.items() if not unused(k)}, dtype=dtype,
-                                     backend=backend, files=files, where=where)
+                                     backend=backend, files=files, where=where, kernels=kernels)
         model.load_report["ignored"] = model.load_report.get("ignored", []) + dropped
         return model
 
@@ -260,18 +265,20 @@ class RobertaForCausalLM(_RobertaBase, GenerationMixin):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True):
+                 output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
         if labels is not None:
             use_cache = False
-        out = self._run_bert(Params(self.params, "roberta."), input_ids, attention_mask, token_type_ids,
+        out = self._run_bert(ops, Params(self.params, "roberta."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,
                              encoder_attention_mask, past_key_values, use_cache, output_attentions,
                              output_hidden_states)
-        logits = roberta_lm_head(Params(self.params, "lm_head."), self.config, out.last_hidden_state,
+        logits = roberta_lm_head(ops, Params(self.params, "lm_head."), self.config, out.last_hidden_state,
                                  self._output_weight())  # [B, S, V]
         loss = None
         if labels is not None:
             loss = causal_lm_loss(logits, self._labels(labels, "labels", logits.shape[:2], self.config.vocab_size))
+        record_loss(ops, loss)
         return CausalLMOutputWithCrossAttentions(
             loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
             attentions=out.attentions, cross_attentions=out.cross_attentions,
@@ -291,17 +298,19 @@ class RobertaForMaskedLM(_RobertaBase):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True):
-        out = self._run_bert(Params(self.params, "roberta."), input_ids, attention_mask, token_type_ids,
+                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+        ops = self._ops(recorder)
+        out = self._run_bert(ops, Params(self.params, "roberta."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,
                              encoder_attention_mask, None, False, output_attentions, output_hidden_states)
-        logits = roberta_lm_head(Params(self.params, "lm_head."), self.config, out.last_hidden_state,
+        logits = roberta_lm_head(ops, Params(self.params, "lm_head."), self.config, out.last_hidden_state,
                                  self._output_weight())  # [B, S, V]
         loss = None
         if labels is not None:
             v = self.config.vocab_size
             labels = self._labels(labels, "labels", logits.shape[:2], v)
             loss = cross_entropy(logits.reshape(-1, v), labels.reshape(-1))
+        record_loss(ops, loss)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
     forward = __call__

@@ -21,78 +21,27 @@ they never promote float32 to float64.
 
 import math
 
-import numpy as np
-
-from ..backend import array_module, erf, scratch
+from ..backend import array_module
 from ..errors import ConfigError
+from .erf import erf
 
+_SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_CHUNK = 131072  # elements per chunk for the costlier activations (numpy): 512 KiB of float32 (see _ERF32_CHUNK)
 
 
-def gelu(x, out=None):
-    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2))).
-
-    Evaluated chunk by chunk (``_CHUNK`` elements; on cupy, the whole array at once): each chunk's
-    temporaries, erf's included, stay in L1/L2 instead of streaming through memory once per operation.
-    ``out``: where to write the result; ``out=x`` works in place and spares a large allocation.
-    """
-    return _chunked(_gelu_chunk, x, out)
+def gelu(x):
+    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2)))."""
+    return x * 0.5 * (1.0 + erf(x / _SQRT_2))
 
 
-def _gelu_chunk(x, out=None):
-    xp = array_module(x)
-    y = x * _INV_SQRT_2 if xp is not np else np.multiply(x, _INV_SQRT_2, out=scratch("gelu", x.size, x.dtype))
-    y = erf(y, out=y)  # in place; finish in place
-    y += 1.0
-    y *= 0.5
-    return xp.multiply(y, x, out=out)  # out may be x itself
-
-
-def gelu_tanh(x, out=None):
-    """Tanh-approximated GELU (gelu_new / gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-
-    Chunked like :func:`gelu`.
-    """
-    return _chunked(_gelu_tanh_chunk, x, out)
-
-
-def _gelu_tanh_chunk(x):
-    xp = array_module(x)
-    y = x * x
-    y *= x
-    y *= 0.044715
-    y += x
-    y *= _SQRT_2_OVER_PI
-    xp.tanh(y, out=y)
-    y += 1.0
-    y *= 0.5
-    y *= x
-    return y
-
-
-def _chunked(fn, x, out=None):
-    """``fn`` (elementwise) applied to consecutive chunks of ``x``, written into ``out`` (new if None)."""
-    xp = array_module(x)
-    target = out if out is not None and out.flags.c_contiguous else xp.empty(x.shape, dtype=x.dtype)
-    flat_x, flat_target = x.reshape(-1), target.reshape(-1)
-    chunk = _CHUNK if xp is np else max(1, flat_x.size)
-    for start in range(0, flat_x.size, chunk):
-        if fn is _gelu_chunk:  # writes its result straight into the target
-            fn(flat_x[start:start + chunk], out=flat_target[start:start + chunk])
-        else:
-            flat_target[start:start + chunk] = fn(flat_x[start:start + chunk])
-    if out is not None and target is not out:
-        out[...] = target
-        return out
-    return target
+def gelu_tanh(x):
+    """Tanh-approximated GELU (gelu_new, gelu_pytorch_tanh): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + array_module(x).tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
 
 
 def gelu_fast(x):
     """0.5 x (1 + tanh(x * 0.7978845608 * (1 + 0.044715 x^2))) — note the rounded constant."""
-    xp = array_module(x)
-    return 0.5 * x * (1.0 + xp.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+    return 0.5 * x * (1.0 + array_module(x).tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
 
 
 def gelu_10(x):
@@ -101,7 +50,7 @@ def gelu_10(x):
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    """1 / (1 + exp(-x)), computed without overflow for large |x|: e / (1 + e), e = exp(-|x|), for x < 0."""
     xp = array_module(x)
     e = xp.exp(-xp.abs(x))  # in (0, 1]
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
@@ -118,15 +67,18 @@ def silu(x):
 
 
 def relu(x):
+    """max(x, 0)."""
     return array_module(x).maximum(x, 0)
 
 
 def relu2(x):
+    """max(x, 0)^2."""
     r = relu(x)
     return r * r
 
 
 def relu6(x):
+    """min(max(x, 0), 6)."""
     return array_module(x).clip(x, 0, 6)
 
 
@@ -146,16 +98,17 @@ def mish(x):
 
 
 def leaky_relu(x):
-    """torch's default negative slope 0.01."""
+    """x for x >= 0, 0.01 x below (torch's default negative slope)."""
     return array_module(x).where(x >= 0, x, x * 0.01)
 
 
 def laplace(x):
     """0.5 * (1 + erf((x - mu) / (sigma sqrt 2))), mu = 0.707107, sigma = 0.282095."""
-    return 0.5 * (1.0 + erf((x - 0.707107) / (0.282095 * math.sqrt(2.0))))
+    return 0.5 * (1.0 + erf((x - 0.707107) / (0.282095 * _SQRT_2)))
 
 
 def linear(x):
+    """x (the identity)."""
     return x
 
 
@@ -183,30 +136,16 @@ ACT2FN = {
 }
 
 
-def _accepts_out(fn):
-    """``fn(x)`` as ``fn(x, out=None)``: every activation can be asked to write into ``out``."""
-    if fn in (gelu, gelu_tanh):
-        return fn
-
-    def with_out(x, out=None):
-        y = fn(x)
-        if out is None:
-            return y
-        out[...] = y
-        return out
-
-    with_out.__name__, with_out.__doc__ = fn.__name__, fn.__doc__
-    return with_out
-
-
-ACT2FN = {name: _accepts_out(fn) for name, fn in ACT2FN.items()}
-
-
-def get_activation(name: str):
-    """The activation function for config value ``hidden_act`` = ``name``."""
+def check_activation(name):
+    """ConfigError unless ``name`` is a ``hidden_act`` refimpl implements."""
     if not isinstance(name, str) or name not in ACT2FN:
         raise ConfigError(
             f"hidden_act={name!r} is not supported; refimpl implements {sorted(ACT2FN)} "
             "(transformers' names). Set hidden_act in config.json to one of them."
         )
+
+
+def get_activation(name: str):
+    """The activation function for config value ``hidden_act`` = ``name``."""
+    check_activation(name)
     return ACT2FN[name]

@@ -5,96 +5,55 @@ Dimensions: B batch, N heads, S query length, T key length, H head size, D = N*H
 
 import math
 
-import numpy as np
-
-from ..backend import array_module, map_blocks, workers
+from ..backend import array_module
 from .softmax import softmax
 
 
 def split_heads(x, num_heads):
-    """[B, L, D] -> [B, N, L, H] as a strided view (no copy)."""
+    """[B, L, D] -> [B, N, L, H] (a strided view)."""
     b, length, d = x.shape
     return x.reshape(b, length, num_heads, d // num_heads).transpose(0, 2, 1, 3)
 
 
 def merge_heads(x):
-    """[B, N, L, H] -> [B, L, N*H] (one copy, into row-major order)."""
+    """[B, N, L, H] -> [B, L, N*H]."""
     b, n, length, h = x.shape
     return x.transpose(0, 2, 1, 3).reshape(b, length, n * h)
 
 
-def attention(q, k, v, mask=None, head_mask=None, position_scores=None):
-    """softmax((q k^T + position_scores) / sqrt(H) + mask) * head_mask, then @ v.
+def attention(q, k, v, mask=None, head_mask=None, position_scores=None, record=None):
+    """context = P v, with P = softmax((q k^T + position_scores) / sqrt(H) + mask) * head_mask.
 
     q [B, N, S, H], k [B, N, T, H], v [B, N, T, H]; mask additive, broadcastable to [B, N, S, T];
-    head_mask broadcastable to [B, N, S, T] (multiplies the probabilities, as transformers does, and the
+    head_mask broadcastable to [B, N, S, T] (multiplies the probabilities, as transformers does; the
     returned probabilities include it); position_scores [B, N, S, T] or None.
     Returns (context [B, N, S, H], probs [B, N, S, T]).
 
-    Order of operations follows transformers' eager attention: relative-position terms are added before
+    The order of operations is transformers' eager attention: relative-position terms are added before
     the division by sqrt(H), the mask after it. A fully masked row (every entry finfo.min) gives uniform
-    probabilities, as in transformers.
-
-    How it is computed: block by block over (batch element, group of heads), each block's scores small
-    enough to stay in L2 from Q K^T through the softmax to the product with V. Each block writes its
-    scores straight into its slab of ``probs`` and works there in place; K^T is made contiguous per
-    block (a strided transposed operand is several times slower in the BLAS); the context is written
-    into a [B, S, N, H] array, so that merging the heads afterwards is a reshape, not a copy. The blocks
-    are independent and go to the cores through ``map_blocks``; on cupy there is one block.
+    probabilities, as in transformers. ``record``: None, or ``record(name, array)`` called with the
+    intermediates ``scores`` (q k^T), ``masked_scores`` (the softmax's input) and ``probs``.
     """
-    xp = array_module(q)
-    b, n, s, h = q.shape
-    t = k.shape[2]
-    probs = xp.empty((b, n, s, t), dtype=q.dtype)
-    context = xp.empty((b, s, n, h), dtype=q.dtype).transpose(0, 2, 1, 3)  # [B, N, S, H] view
-    scale = math.sqrt(h)
-    mask, head_mask, position_scores = (_as_4d(a) for a in (mask, head_mask, position_scores))
-
-    def block(where):  # where: (batch slice, head slice)
-        scores = probs[where]  # [b', n', S, T], written in place from here on
-        kt = xp.ascontiguousarray(k[where].swapaxes(-1, -2))  # [b', n', H, T]
-        xp.matmul(q[where], kt, out=scores)
-        if position_scores is not None:
-            scores += position_scores[_broadcast(position_scores, where)]
-        scores /= scale
-        if mask is not None:
-            scores += mask[_broadcast(mask, where)]
-        softmax(scores, out=scores)
-        if head_mask is not None:
-            scores *= head_mask[_broadcast(head_mask, where)]
-        xp.matmul(scores, v[where], out=context[where])
-
-    map_blocks(block, _attention_blocks(b, n, s, t, q.itemsize, xp))
-    return context, probs
-
-
-def _as_4d(a):
-    """A [.., S, T]-broadcastable array with leading 1s added up to 4 dimensions (None stays None)."""
-    return None if a is None else a.reshape((1,) * (4 - a.ndim) + a.shape)
-
-
-def _broadcast(a, where):
-    """The index of block ``where`` = (batch slice, head slice) into ``a``, whose size-1 dims broadcast."""
-    return tuple(w if a.shape[i] != 1 else slice(None) for i, w in enumerate(where))
-
-
-_MIN_SPLIT = 32768  # score elements: below this per block, splitting the heads over threads costs more than it saves
-
-
-def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
-    """(batch slice, head slice) pairs: one batch element and as many heads as keep the block's scores
-    within ``budget`` bytes (L2-sized); on cupy, everything at once."""
-    if xp is not np:
-        return [(slice(None), slice(None))]
-    heads = max(1, min(n, budget // max(1, s * t * itemsize)))
-    per_element = -(-workers() // b)  # blocks per batch element so that every thread gets one,
-    if n * s * t >= per_element * _MIN_SPLIT:  # unless the blocks would be too small to pay for a thread
-        heads = min(heads, max(1, -(-n // per_element)))
-    return [(slice(i, i + 1), slice(j, min(j + heads, n))) for i in range(b) for j in range(0, n, heads)]
+    scores = q @ k.swapaxes(-1, -2)  # [B, N, S, T]
+    if record is not None:
+        record("scores", scores)
+    if position_scores is not None:
+        scores = scores + position_scores
+    scores = scores / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + mask
+    if record is not None:
+        record("masked_scores", scores)
+    probs = softmax(scores)
+    if head_mask is not None:
+        probs = probs * head_mask
+    if record is not None:
+        record("probs", probs)
+    return probs @ v, probs
 
 
 def relative_position_embeddings(distance_embedding, query_positions, key_positions, max_position_embeddings):
-    """Look up distance embeddings E[l, r] = W[(q_l - k_r) + max_position_embeddings - 1].
+    """E[l, r] = W[(q_l - k_r) + max_position_embeddings - 1]: the embedding of each query-key distance.
 
     distance_embedding [2 P - 1, H]; query_positions [S]; key_positions [T] -> [S, T, H].
     """
@@ -103,50 +62,10 @@ def relative_position_embeddings(distance_embedding, query_positions, key_positi
 
 
 def relative_key_scores(q, emb):
-    """sum_h q[b, n, l, h] E[l, r, h] -> [B, N, S, T]   (q [B, N, S, H], E [S, T, H]).
-
-    Computed as S batched matmuls: (q arranged [S, B*N, H]) @ (E^T [S, H, T]) -> [S, B*N, T].
-    """
-    b, n, s, h = q.shape
-    per_query = q.transpose(2, 0, 1, 3).reshape(s, b * n, h) @ emb.swapaxes(1, 2)  # [S, B*N, T]
-    return per_query.reshape(s, b, n, -1).transpose(1, 2, 0, 3)  # [B, N, S, T]
+    """sum_h q[b, n, l, h] E[l, r, h] -> [B, N, S, T]   (q [B, N, S, H], E [S, T, H])."""
+    return array_module(q).einsum("bnlh,lrh->bnlr", q, emb)
 
 
 def relative_query_key_scores(k, emb):
-    """sum_h k[b, n, r, h] E[l, r, h] -> [B, N, S, T]   (k [B, N, T, H], E [S, T, H]).
-
-    Computed as T batched matmuls: (k arranged [T, B*N, H]) @ (E arranged [T, H, S]) -> [T, B*N, S].
-    """
-    b, n, t, h = k.shape
-    per_key = k.transpose(2, 0, 1, 3).reshape(t, b * n, h) @ emb.transpose(1, 2, 0)  # [T, B*N, S]
-    return per_key.reshape(t, b, n, -1).transpose(1, 2, 3, 0)  # [B, N, S, T]
-
-
-def single_query_attention(q, k, v, mask=None, head_mask=None, position_scores=None):
-    """:func:`attention` for one query position (S = 1), the decode step: the same formula, computed
-    with two batched products over all (batch element, head) pairs at once instead of block by block.
-
-    q [B, N, 1, H], k [B, N, T, H], v [B, N, T, H] (k and v may be strided views of a KV cache, e.g.
-    ``cache[:, :, :T]``); mask, head_mask, position_scores as for :func:`attention`.
-    Returns (context [B, N, 1, H], probs [B, N, 1, T]).
-
-    The scores are computed as k q^T ([B, N, T, H] @ [B, N, H, 1] -> [B, N, T, 1], a matrix-vector
-    product per (batch element, head) reading the cached keys in place: no transposed copy of K, which
-    :func:`attention` makes every call), then viewed as [B, N, 1, T]. Then, in the same order as
-    :func:`attention`: + position_scores, / sqrt(H), + mask, softmax, * head_mask, @ v.
-    """
-    xp = array_module(q)
-    b, n, s, h = q.shape
-    if s != 1:
-        raise ValueError(f"single_query_attention takes one query position, got {s}")
-    t = k.shape[2]
-    scores = xp.matmul(k, q.reshape(b, n, h, 1)).reshape(b, n, 1, t)  # [B, N, 1, T], fresh array
-    if position_scores is not None:
-        scores += position_scores
-    scores /= math.sqrt(h)
-    if mask is not None:
-        scores += mask
-    softmax(scores, out=scores)
-    if head_mask is not None:
-        scores *= head_mask
-    return xp.matmul(scores, v), scores
+    """sum_h k[b, n, r, h] E[l, r, h] -> [B, N, S, T]   (k [B, N, T, H], E [S, T, H])."""
+    return array_module(k).einsum("bnrh,lrh->bnlr", k, emb)

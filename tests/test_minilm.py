@@ -32,10 +32,13 @@ def _is_mapped(a):
 
 def test_float32_weights_are_held_once(minilm_dir):
     """Every float32 parameter is held once: a view of the memory-mapped file, or (an encoder layer's
-    projection matrices) an input-major copy with the same values whose mapped pages were released."""
+    projection matrices, with the fast kernels) an input-major copy with the same values whose mapped pages
+    were released. With the reference kernels every parameter is a view of the file."""
     from refimpl.checkpoint import read_safetensors
 
-    model = refimpl.BertModel.from_pretrained(minilm_dir)
+    reference = refimpl.BertModel.from_pretrained(minilm_dir, kernels="reference")
+    assert all(_is_mapped(v) for v in reference.params.values())
+    model = refimpl.BertModel.from_pretrained(minilm_dir, kernels="fast")
     on_file = read_safetensors(minilm_dir / "model.safetensors")
     mapped = {k for k, v in model.params.items() if _is_mapped(v)}
     copied = {k for k, v in model.params.items() if v.ndim == 2 and v.T.flags.c_contiguous and not v.flags.c_contiguous}

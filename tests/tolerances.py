@@ -44,3 +44,31 @@ def kind_of(field: str) -> str:
 
 def bounds(field: str, dtype) -> tuple:
     return TOLERANCES[np.dtype(dtype).name][kind_of(field)]
+
+
+# --- fast kernels against the reference kernels (tests/test_kernels.py) ----------------------------------
+# Bound: |fast - reference| <= atol * scale + rtol * |reference|, where ``scale`` is what the error grows
+# with (given per op below). Inputs are O(1) normals unless a test says otherwise.
+#
+# | op | float32 atol / rtol | float64 atol / rtol | scale | reason |
+# |---|---|---|---|---|
+# | linear | 1e-6 / 1e-6 | 1e-14 / 1e-14 | sqrt(I) | only the summation order of the I-term dot products differs (the BLAS's blocking for x W^T, (W x^T)^T or input-major W) |
+# | layer_norm | 2e-6 / 1e-6 | 1e-13 / 1e-13 | 1 + |mean| / std of the rows | mean and variance as BLAS dot products instead of pairwise sums: their rounding is relative to the row's magnitude, the output to its spread |
+# | softmax | 2e-7 / 1e-6 | 1e-15 / 1e-14 | 1 | the row sums on the BLAS (one rounding order) instead of numpy's pairwise sum |
+# | log_softmax | 0 / 0 | 0 / 0 | - | the same operations in the same order: equal |
+# | activation | 3e-7 / 1e-6 | 1e-15 / 1e-12 | 1 | fast erf and reference erf are each within 1 float32 ulp of erf, and GELU's 1 + erf(x / sqrt 2) cancels for x << 0, so one ulp of erf near -1 (6e-8) times x / 2 is the absolute error; float64: x * (1/sqrt 2) vs x / sqrt 2, one ulp of the argument amplified by the same cancellation |
+# | attention_scores | 1e-6 / 1e-6 | 1e-14 / 1e-14 | sqrt(H) | q k^T (and the relative-position terms) as batched matmuls in another order than the reference's |
+# | attention_probs | 5e-7 / 1e-6 | 1e-14 / 1e-13 | 1 | blocked in-place softmax with BLAS row sums; probabilities lie in [0, 1] |
+# | attention_context | 1e-6 / 1e-6 | 1e-13 / 1e-13 | 1 | probs @ v: T-term sums of the probabilities' errors |
+KERNEL_TOLERANCES = {
+    "float32": {"linear": (1e-6, 1e-6), "layer_norm": (2e-6, 1e-6), "softmax": (2e-7, 1e-6), "log_softmax": (0.0, 0.0),
+                "activation": (3e-7, 1e-6), "attention_scores": (1e-6, 1e-6), "attention_probs": (5e-7, 1e-6),
+                "attention_context": (1e-6, 1e-6)},
+    "float64": {"linear": (1e-14, 1e-14), "layer_norm": (1e-13, 1e-13), "softmax": (1e-15, 1e-14),
+                "log_softmax": (0.0, 0.0), "activation": (1e-15, 1e-12), "attention_scores": (1e-14, 1e-14),
+                "attention_probs": (1e-14, 1e-13), "attention_context": (1e-13, 1e-13)},
+}
+
+
+def kernel_bounds(op: str, dtype) -> tuple:
+    return KERNEL_TOLERANCES[np.dtype(dtype).name][op]

@@ -130,10 +130,10 @@ def make_inputs(tok, b: int, s: int, rng):
 
 def check_one_copy(model, directory) -> dict:
     """Every parameter must be held once: a view of the memory-mapped checkpoint file, or an input-major
-    copy (an encoder layer's projection matrices, see refimpl.ops.linear.input_major) whose mapped pages
+    copy (an encoder layer's projection matrices, see refimpl.kernels.linear.input_major) whose mapped pages
     were released. Returns the counts and the names of parameters that are neither."""
     from refimpl.checkpoint import memory_map_of
-    from refimpl.ops.linear import is_input_major
+    from refimpl.kernels.linear import is_input_major
 
     mapped = [name for name, a in model.params.items() if memory_map_of(a) is not None]
     input_major = [name for name, a in model.params.items() if memory_map_of(a) is None and is_input_major(a)]
@@ -149,6 +149,7 @@ def main(argv=None) -> int:
                     help="comma-separated BxS list (default: %(default)s)")
     ap.add_argument("--repeats", type=int, default=0, help="timed runs per shape and library (default: by size)")
     ap.add_argument("--no-torch", action="store_true", help="time refimpl only (no reference stack needed)")
+    ap.add_argument("--kernels", default="fast", choices=("fast", "reference"), help="refimpl's kernel set")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in item.split("x")) for item in args.shapes.split(",") if item]
 
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
 
     # Load refimpl first, before torch exists in the process, so the memory figures are its own.
     anon0, rss0 = proc_status_kib("RssAnon"), proc_status_kib("VmRSS")
-    model = refimpl.BertModel.from_pretrained(directory)
+    model = refimpl.BertModel.from_pretrained(directory, kernels=args.kernels)
     anon1, rss1 = proc_status_kib("RssAnon"), proc_status_kib("VmRSS")
     tok = refimpl.BertTokenizer.from_pretrained(directory)
     one_copy = check_one_copy(model, directory)

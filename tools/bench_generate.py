@@ -53,8 +53,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=str, default=None)
-    ap.add_argument("--linear2d", action="store_true",
-                    help="experiment: run refimpl with ops.linear flattening [..., I] inputs to 2-D first")
+    ap.add_argument("--kernels", default="fast", choices=("fast", "reference"), help="refimpl's kernel set")
     args = ap.parse_args()
 
     import torch
@@ -81,17 +80,7 @@ def main():
         cfg.decoder_start_token_id, cfg.pad_token_id, cfg.eos_token_id = 101, 0, 102
     tmp = Path(tempfile.mkdtemp())
     hf.save_pretrained(tmp / "b2b")
-    mine = refimpl.EncoderDecoderModel.from_pretrained(tmp / "b2b")
-    if args.linear2d:  # numpy runs [R, 1, I] @ W^T as R matrix-vector products; one [R, I] GEMM is the fix
-        import refimpl.models.bert as bert_mod
-        import refimpl.ops.linear as linear_mod
-
-        real_linear = linear_mod.linear
-
-        def linear2d(x, weight, bias=None):
-            return real_linear(x.reshape(-1, x.shape[-1]), weight, bias).reshape(x.shape[:-1] + (weight.shape[0],))
-
-        linear_mod.linear = bert_mod.linear = linear2d
+    mine = refimpl.EncoderDecoderModel.from_pretrained(tmp / "b2b", kernels=args.kernels)
 
     rng = np.random.default_rng(0)
     ids8 = rng.integers(1000, 30000, (8, INPUT_TOKENS))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+import numpy as np
+
+from ..backend import array_module
 from ..errors import ConfigError
 from ..ops import activations as _ref_act
 from ..ops import attention as _ref_att
@@ -31,6 +34,7 @@ from . import softmax as _fast_sm
 from . import threads
 
 KERNEL_SETS = ("fast", "reference")
+DEFAULT = "fast"  # what kernels=None means (the test suite's --kernels=reference option sets it for a whole run)
 
 # op -> (reference, fast)
 TABLE = {
@@ -84,6 +88,41 @@ class Kernels:
         """This set with its recorder scoped under ``prefix`` (for a sub-model, or a generation step)."""
         return self if self.recorder is None else Kernels(self.name, self.recorder.scoped(prefix))
 
+    def per_token(self, fn, p, cfg, *arrays):
+        """``fn(ops, p, cfg, *arrays)`` for a computation in which every token is independent (the arrays
+        share their leading [B, S] shape, and so does each result).
+
+        The reference set calls it. The fast set runs it on row blocks, one per worker thread of the
+        forward's region (``threads.row_blocks``): each block reads its weights once and keeps its rows in
+        cache from the first op to the last, with one hand-off between threads for the whole sequence
+        instead of one per op. Inside a block the kernels run single-threaded. A recorder sees the same
+        names and whole arrays either way (each block's records are assembled).
+        """
+        if self.name == "reference":
+            return fn(self, p, cfg, *arrays)
+        xp = array_module(arrays[0])
+        lead = arrays[0].shape[:-1]
+        rows = int(np.prod(lead))
+        blocks = threads.row_blocks(rows, xp)
+        if len(blocks) == 1:
+            return fn(self, p, cfg, *arrays)
+        flat = [a.reshape(rows, a.shape[-1]) for a in arrays]
+        results, records = [None] * len(blocks), [None] * len(blocks)
+
+        def block(i):
+            rec = None if self.recorder is None else _BlockRecords()
+            results[i] = fn(Kernels(self.name, rec), p, cfg, *(a[blocks[i]] for a in flat))
+            records[i] = rec
+
+        threads.map_blocks(block, range(len(blocks)))
+        if self.recorder is not None:
+            for j, (name, _) in enumerate(records[0].items):
+                parts = [r.items[j][1] for r in records]
+                self.recorder(name, xp.concatenate(parts).reshape(lead + parts[0].shape[1:]))
+        if isinstance(results[0], tuple):
+            return tuple(_joined(xp, [r[k] for r in results], lead) for k in range(len(results[0])))
+        return _joined(xp, results, lead)
+
     def region(self, xp, rows):
         """The thread region for a forward over ``rows`` token rows: one per forward in the fast set
         (``threads.cpu_threads``), none in the reference set."""
@@ -104,8 +143,27 @@ class Kernels:
         return f"Kernels({self.name!r}{', recording' if self.recorder is not None else ''})"
 
 
-def get_kernels(kernels) -> Kernels:
-    """``kernels`` ("fast", "reference" or a Kernels value) as a Kernels value (no recorder)."""
+class _BlockRecords:
+    """What one row block of :meth:`Kernels.per_token` records, in order, to be assembled afterwards."""
+
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, name, array):
+        self.items.append((name, array.copy()))
+        return array
+
+
+def _joined(xp, parts, lead):
+    """Row blocks [rows_i, ...] of one result joined into [*lead, ...]."""
+    return xp.concatenate(parts).reshape(lead + parts[0].shape[1:])
+
+
+def get_kernels(kernels=None) -> Kernels:
+    """``kernels`` ("fast", "reference", None for :data:`DEFAULT`, or a Kernels value) as a Kernels value
+    (no recorder)."""
+    if kernels is None:
+        kernels = DEFAULT
     if isinstance(kernels, Kernels):
         return kernels.with_recorder(None) if kernels.recorder is not None else kernels
     if not isinstance(kernels, str):

@@ -120,7 +120,7 @@ class PreTrainedModel:
     config_class = None
     base_model_prefix = "bert"
 
-    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None, kernels="fast"):
+    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None, kernels=None):
         self.config = config
         self.params = params
         self.xp = xp
@@ -146,11 +146,11 @@ class PreTrainedModel:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels="fast"):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None):
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
         dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
-        kernels: "fast" (default) or "reference": which implementation of every op the forward runs
+        kernels: "fast" (the default, None) or "reference": which implementation of every op the forward runs
         (``refimpl.kernels``; the reference set is the textbook code of ``refimpl/ops``).
         Float32 weights loaded as float32 on numpy stay memory-mapped (held by the OS page cache), except
         where a model family stores a parameter another way (``_place``: an encoder's layer projections
@@ -167,7 +167,7 @@ class PreTrainedModel:
 
     @classmethod
     def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels="fast"):
+                     kernels=None):
         """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc)."""
         xp = get_backend(backend)
         np_dtype = resolve_dtype(dtype, backend)

@@ -12,7 +12,9 @@ definitions of ``refimpl/ops`` or their fast versions, same signatures and resul
 :class:`Params` view whose names are transformers' checkpoint names relative to the block
 (``p["attention.self.query.weight"]``), plus arrays; it returns arrays. ``ops.record(p, name, x)`` files an
 intermediate with the model's recorder, if it has one, under ``p``'s prefix + ``name``
-(docs/intermediates.md). Dropout is the identity (inference). Behaviour follows transformers 4.57.6 with
+(docs/intermediates.md). ``ops.per_token(fn, p, cfg, *arrays)`` is ``fn(ops, p, cfg, *arrays)`` for the
+parts in which every token is independent (the projections, add & norm, the feed-forward): the fast set
+runs them on row blocks over the cores, the reference set calls them. Dropout is the identity (inference). Behaviour follows transformers 4.57.6 with
 eager attention, including where that is surprising; each such place says so.
 """
 
@@ -50,6 +52,16 @@ def projection(ops, p, name, x):
     return ops.record(p, name, ops.linear(x, p[name + ".weight"], p[name + ".bias"]))
 
 
+def qkv_projections(ops, p, cfg, x):
+    """The query, key and value projections of x [B, S, D] (p: ``attention.self.``) -> 3 x [B, S, D]."""
+    return projection(ops, p, "query", x), projection(ops, p, "key", x), projection(ops, p, "value", x)
+
+
+def kv_projections(ops, p, cfg, x):
+    """The key and value projections of x [B, E, D] (p: ``crossattention.self.``) -> 2 x [B, E, D]."""
+    return projection(ops, p, "key", x), projection(ops, p, "value", x)
+
+
 def relative_position_scores(ops, p, cfg, q, k, query_positions, key_positions):
     """The relative-position terms added to q k^T (before scaling), or None for absolute embeddings.
 
@@ -75,10 +87,7 @@ def self_attention(ops, p, cfg, x, mask, head_mask):
     p: ``attention.self.`` block. x [B, S, D]; mask additive, broadcastable to [B, N, S, S].
     Returns (context [B, S, D], probs [B, N, S, S]).
     """
-    n = cfg.num_attention_heads
-    q = split_heads(projection(ops, p, "query", x), n)  # [B, N, S, H]
-    k = split_heads(projection(ops, p, "key", x), n)
-    v = split_heads(projection(ops, p, "value", x), n)
+    q, k, v = (split_heads(h, cfg.num_attention_heads) for h in ops.per_token(qkv_projections, p, cfg, x))  # [B, N, S, H]
     positions = _xp(x).arange(x.shape[1])
     extra = relative_position_scores(ops, p, cfg, q, k, positions, positions)
     context, probs = ops.attention(q, k, v, mask, head_mask, extra, record=ops.recording(p))  # [B, N, S, H]
@@ -96,10 +105,7 @@ def cached_self_attention(ops, p, cfg, x, mask, head_mask, cache, layer):
     Returns (context [B, S, D], probs [B, N, S, T]).
     """
     xp = _xp(x)
-    n = cfg.num_attention_heads
-    q = split_heads(projection(ops, p, "query", x), n)  # [B, N, S, H]
-    k_new = split_heads(projection(ops, p, "key", x), n)
-    v_new = split_heads(projection(ops, p, "value", x), n)
+    q, k_new, v_new = (split_heads(h, cfg.num_attention_heads) for h in ops.per_token(qkv_projections, p, cfg, x))
     k, v = cache.write(layer, k_new, v_new)  # [B, N, T, H] views of the cache
     ops.record(p, "cache_key", k)
     ops.record(p, "cache_value", v)
@@ -114,9 +120,8 @@ def cross_attention_kv(ops, p, cfg, encoder_hidden_states):
 
     Computed once per sequence and reused at every decoding step.
     """
-    n = cfg.num_attention_heads
-    return (split_heads(projection(ops, p, "key", encoder_hidden_states), n),
-            split_heads(projection(ops, p, "value", encoder_hidden_states), n))
+    k, v = ops.per_token(kv_projections, p, cfg, encoder_hidden_states)  # [B, E, D]
+    return split_heads(k, cfg.num_attention_heads), split_heads(v, cfg.num_attention_heads)
 
 
 def cross_attention(ops, p, cfg, x, kv, mask, head_mask):
@@ -137,6 +142,17 @@ def add_norm(ops, p, cfg, h, residual):
     return ops.record(p, "LayerNorm", y)
 
 
+def attention_output_and_feed_forward(ops, p, cfg, context, x):
+    """The token-wise rest of a layer after its (last) attention (p: ``encoder.layer.{i}.``): add & norm
+    of ``attention.output.``, then the feed-forward with its add & norm. [B, S, D] -> [B, S, D]."""
+    return feed_forward(ops, p, cfg, add_norm(ops, p.sub("attention.output."), cfg, context, x))
+
+
+def cross_attention_output_and_feed_forward(ops, p, cfg, context, x):
+    """As :func:`attention_output_and_feed_forward`, after cross-attention: ``crossattention.output.``."""
+    return feed_forward(ops, p, cfg, add_norm(ops, p.sub("crossattention.output."), cfg, context, x))
+
+
 def feed_forward(ops, p, cfg, x):
     """LayerNorm(W2 act(W1 x + b1) + b2 + x): ``intermediate.`` then ``output.``. [B, S, D] -> [B, S, D]."""
     h = projection(ops, p, "intermediate.dense", x)  # [B, S, F]
@@ -153,8 +169,7 @@ def encoder_layer(ops, p, cfg, x, mask, head_mask):
     p: ``encoder.layer.{i}.``. x [B, S, D] -> (x [B, S, D], self-attention probs [B, N, S, S]).
     """
     context, probs = self_attention(ops, p.sub("attention.self."), cfg, x, mask, head_mask)  # [B, S, D]
-    x = add_norm(ops, p.sub("attention.output."), cfg, context, x)
-    x = feed_forward(ops, p, cfg, x)
+    x = ops.per_token(attention_output_and_feed_forward, p, cfg, context, x)  # [B, S, D]
     return x, probs
 
 
@@ -168,13 +183,12 @@ def decoder_layer(ops, p, cfg, x, mask, head_mask, cache, layer, cross_kv, cross
         context, probs = self_attention(ops, p.sub("attention.self."), cfg, x, mask, head_mask)
     else:
         context, probs = cached_self_attention(ops, p.sub("attention.self."), cfg, x, mask, head_mask, cache, layer)
-    x = add_norm(ops, p.sub("attention.output."), cfg, context, x)
-    cross_probs = None
-    if cross_kv is not None:
-        context, cross_probs = cross_attention(ops, p.sub("crossattention.self."), cfg, x, cross_kv, cross_mask,
-                                               head_mask)
-        x = add_norm(ops, p.sub("crossattention.output."), cfg, context, x)
-    x = feed_forward(ops, p, cfg, x)
+    if cross_kv is None:
+        x = ops.per_token(attention_output_and_feed_forward, p, cfg, context, x)
+        return x, probs, None
+    x = ops.per_token(add_norm, p.sub("attention.output."), cfg, context, x)
+    context, cross_probs = cross_attention(ops, p.sub("crossattention.self."), cfg, x, cross_kv, cross_mask, head_mask)
+    x = ops.per_token(cross_attention_output_and_feed_forward, p, cfg, context, x)
     return x, probs, cross_probs
 
 

@@ -148,7 +148,7 @@ class _BertGenerationBase(_BertBase):
         )
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, seed=0, kernels="fast",
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, seed=0, kernels=None,
                         **config_overrides):
         """Load a BertGeneration checkpoint, or warm-start from a BERT one (see the module docstring).
 

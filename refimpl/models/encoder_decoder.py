@@ -175,7 +175,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels="fast"):
+                     kernels=None):
         groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}
         for name, arr in tensors.items():
             prefix = next((p for p in groups if name.startswith(p)), None)
@@ -214,7 +214,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     @classmethod
     def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path,
-                                        dtype="float32", backend="numpy", seed=0, kernels="fast", **kwargs):
+                                        dtype="float32", backend="numpy", seed=0, kernels=None, **kwargs):
         """Warm start from two checkpoint directories, as transformers does.
 
         The encoder is loaded as its base model (``is_decoder`` / ``add_cross_attention`` forced off); the

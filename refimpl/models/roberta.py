@@ -171,7 +171,7 @@ class _RobertaBase(_BertBase):
         return bert_shapes(config, "roberta.", cls.with_pooler)
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels="fast", **config_overrides):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, **config_overrides):
         """Load a RoBERTa checkpoint directory. ``config_overrides`` set config fields, as transformers'
         ``from_pretrained(path, is_decoder=True)`` does (a cross-attention the checkpoint lacks is an
         error here; warm-start it with ``EncoderDecoderModel.from_encoder_decoder_pretrained``)."""
@@ -183,7 +183,7 @@ class _RobertaBase(_BertBase):
 
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels="fast"):
+                     kernels=None):
         """Strict loading (refimpl.models.base), plus what transformers drops silently for RoBERTa: the
         LM head (``lm_head.*``) loaded into a class without one, and the pooler into a class without one.
         Both are listed in ``load_report["ignored"]``."""

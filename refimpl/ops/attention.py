@@ -32,7 +32,8 @@ def attention(q, k, v, mask=None, head_mask=None, position_scores=None, record=N
     The order of operations is transformers' eager attention: relative-position terms are added before
     the division by sqrt(H), the mask after it. A fully masked row (every entry finfo.min) gives uniform
     probabilities, as in transformers. ``record``: None, or ``record(name, array)`` called with the
-    intermediates ``scores`` (q k^T), ``masked_scores`` (the softmax's input) and ``probs``.
+    intermediates ``scores`` (q k^T), ``masked_scores`` (the softmax's input) and ``probs`` (valid during the
+    call: an implementation may go on working in place, so a record keeps a copy).
     """
     scores = q @ k.swapaxes(-1, -2)  # [B, N, S, T]
     if record is not None:

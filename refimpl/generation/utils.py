@@ -267,10 +267,10 @@ def _greedy_or_sample(session, ids0, gc, procs, eos, pad, rng):
             nxt = _sample_rows(session.model.kernels.softmax(s), rng)
         else:
             nxt = np.asarray(to_host(s.argmax(axis=-1))).astype(np.int64)
-        session.record("scores", s)
-        session.record("next_tokens", nxt)
         if eos:
             nxt = np.where(unfinished, nxt, pad)
+        session.record("scores", s)
+        session.record("next_tokens", nxt)
         ids[:, cur] = nxt
         cur += 1
         done = np.full(rows, cur >= gc.max_length)

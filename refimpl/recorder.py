@@ -76,7 +76,7 @@ MEANINGS = {
     "lm_head.dense": "RoBERTa LM head projection",
     "lm_head.gelu": "exact GELU of lm_head.dense (RoBERTa's head ignores hidden_act)",
     "lm_head.layer_norm": "RoBERTa LM head LayerNorm",
-    "lm_head.decoder": "RoBERTa LM logits",
+    "lm_head.decoder": "LM logits of RoBERTa and BertGeneration heads",
     "enc_to_dec_proj": "encoder states projected to the decoder's hidden size",
     "loss": "the loss (labels given)",
     # generation bookkeeping (under step.{t}.)

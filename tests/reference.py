@@ -65,9 +65,9 @@ def assert_outputs_match(mine: dict, ref: dict, dtype, context="", padding_mask=
 
     With ``truth`` (transformers' outputs for the same model in float64), a float32 tensor outside the
     bound of transformers' float32 still passes where refimpl is no further from the float64 result than
-    transformers' float32 is, plus the bound (elementwise): |mine - truth| <= atol + rtol |truth| +
-    |ref - truth|. That is, where transformers' own float32 rounding exceeds the bound (ill-conditioned
-    random models), refimpl's may not exceed transformers'. See tests/tolerances.py.
+    transformers' float32 is at its worst in that tensor, plus the bound: |mine - truth| <= atol + rtol
+    |truth| + max |ref - truth|. That is, where transformers' own float32 rounding exceeds the bound
+    (ill-conditioned random models), refimpl's may not exceed transformers'. See tests/tolerances.py.
     """
     from refimpl.compare import compare
     from tolerances import bounds, TOLERANCES
@@ -110,6 +110,6 @@ def assert_outputs_match(mine: dict, ref: dict, dtype, context="", padding_mask=
 
 
 def _no_further_from_truth(got, want, truth, atol, rtol):
-    """|got - truth| <= atol + rtol |truth| + |want - truth|, elementwise (all float64)."""
+    """|got - truth| <= atol + rtol |truth| + max |want - truth| (all float64; the max over the tensor)."""
     got, want, truth = (np.asarray(a, dtype=np.float64) for a in (got, want, truth))
-    return bool((np.abs(got - truth) <= atol + rtol * np.abs(truth) + np.abs(want - truth)).all())
+    return bool((np.abs(got - truth) <= atol + rtol * np.abs(truth) + np.abs(want - truth).max()).all())

@@ -37,7 +37,7 @@ from .threads import _local
 # L1); node k is at index k + 1024. The work goes chunk by chunk, so that temporaries stay in cache.
 _ERF32_STEPS = 256  # table nodes per unit of x
 _ERF32_MAX = 4.0
-_ERF32_CHUNK = 131072  # elements per chunk: smaller ones lose more to GIL hand-offs between worker threads (GELU, 2 threads: 16K 9.2, 64K 4.2, 128K 3.1, 256K 2.8 ns per element), larger ones lose cache locality (end to end 128K was best)
+_ERF32_CHUNK = 131072  # elements per chunk: smaller ones lose to GIL hand-offs between threads, larger ones cache locality (docs/performance.md)
 _erf32_nodes = None
 
 

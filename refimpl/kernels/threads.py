@@ -7,23 +7,22 @@ NumPy runs each ufunc on one core; the BLAS runs each matrix product on all of t
 splits into independent blocks (rows of tokens; batch elements x heads in attention), so instead of
 relying on the BLAS alone, ``cpu_threads`` opens a region in which ``map_blocks`` hands the blocks to
 one Python thread per core (NumPy releases the GIL inside ufuncs and matmul) while the BLAS runs
-single-threaded for the whole region. Two rules, both measured (docs/performance.md):
+single-threaded for the whole region. Two rules, both measured (docs/performance.md, "Two cores for
+everything"):
 - Never two thread pools at once. After every multi-threaded product OpenBLAS's worker threads spin
-  for about 0.1 s (measured: 0.10 s of CPU burnt in a 0.5 s sleep after one 512^3 product, whatever
-  the thread count is set to afterwards); a spinning worker takes a third of a core from the Python
-  threads (a 4 x 64 forward ran in 106 ms instead of 72 because the pooler's 4-row product ran on two
-  BLAS threads just before the next forward). So a region covers a whole forward, embeddings to
-  pooler, and nothing inside it switches the BLAS back to several threads.
+  for a while, taking a core's share from the Python threads. So a region covers a whole forward,
+  embeddings to pooler, and nothing inside it switches the BLAS back to several threads.
 - Small inputs get no region: below two row blocks there is nothing to split, and the BLAS's own
-  threads are then the fastest way to use the cores (1 x 16 tokens: 7.3 ms without a region, 11.6
-  with one; the break-even is between 96 and 128 rows).
+  threads are then the fastest way to use the cores (the break-even is between 96 and 128 rows).
 The BLAS thread count is controlled with threadpoolctl, an optional dependency: without it, or on cupy,
 or when the BLAS is already limited to one thread (e.g. by the caller's
 ``threadpoolctl.threadpool_limits(1)``), ``map_blocks`` runs the blocks one after another in the calling
 thread. Either way every block runs the same code: threading decides only where it runs.
 """
 
+import os
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -33,8 +32,7 @@ from ..backend import array_module
 _local = threading.local()  # .workers: threads of the open region (caller's thread); .inside: in a block
 _pool = None
 _pool_lock = threading.Lock()
-_MIN_BLOCK_ROWS = 64  # rows: the smallest row block worth a thread of its own (so: a region from 128 rows;
-# measured, MiniLM, region vs none: 64 rows 26.2 vs 18.3 ms, 96 rows 28.9 vs 25.8, 128 rows 32.3 vs 37.8)
+_MIN_BLOCK_ROWS = 64  # rows: the smallest row block worth a thread of its own (so: a region from 128 rows)
 _blas = None  # threadpoolctl controller for the BLAS libraries, False if threadpoolctl is missing
 
 
@@ -66,23 +64,80 @@ def cpu_threads(xp, rows=None):
 
     ``rows``: the number of token rows the region will work on; with fewer than two row blocks' worth
     (``2 * _MIN_BLOCK_ROWS``) no region is opened and the BLAS keeps its threads. The number of threads
-    is the BLAS's thread count on entry. A no-op on cupy, without threadpoolctl, inside a block, or
-    inside another region.
+    is the BLAS's thread count on entry, less the cores other processes keep busy right now
+    (:func:`free_cores`): threads that wait on each other collapse when a core is taken (a block on a
+    descheduled thread holds up the whole region), so a contended machine gets fewer threads, down to
+    one core's worth (one BLAS thread, no worker threads). A no-op on cupy, without threadpoolctl,
+    inside a block, or inside another region.
     """
     controller = _blas_controller() if xp is np else False
-    small = rows is not None and rows < 2 * _MIN_BLOCK_ROWS
-    if small or not controller or getattr(_local, "workers", 0) or getattr(_local, "inside", False):
+    if not controller or getattr(_local, "workers", 0) or getattr(_local, "inside", False):
         yield
         return
     workers = max((lib.num_threads for lib in controller.lib_controllers), default=1)
-    limiter = controller.limit(limits=1) if workers > 1 else None
-    _local.workers = workers
+    free = free_cores(workers)
+    small = rows is not None and rows < 2 * _MIN_BLOCK_ROWS
+    blas, python = (free, 1) if small else (1, free)  # BLAS threads, worker threads
+    if small and free == workers:  # nothing to split and nothing in the way: the BLAS keeps its threads
+        yield
+        return
+    limiter = controller.limit(limits=blas) if blas != workers else None
+    _local.workers = python
     try:
         yield
     finally:
         _local.workers = 0
         if limiter is not None:
             limiter.restore_original_limits()
+
+
+try:
+    _CPUS = len(os.sched_getaffinity(0))
+except (AttributeError, OSError):  # not Linux
+    _CPUS = os.cpu_count() or 1
+
+
+_FREE_EVERY_S = 0.02  # a reading is reused this long (reading costs ~40 us; a decode step ~3 ms)
+_free_readings = (-1.0, _CPUS, _CPUS)  # (time of the last reading, the last two readings)
+
+
+def free_cores(wanted):
+    """How many of ``wanted`` threads have a core to themselves now: the machine's cores less the
+    runnable threads of other processes (Linux: /proc/loadavg's running count, less this process's own
+    running threads, e.g. a BLAS worker still spinning). Read at most every ``_FREE_EVERY_S``; a machine
+    counts as contended only when two readings in a row say so (a kernel thread that runs for a moment
+    is not a neighbour). At least 1; ``wanted`` where /proc is missing."""
+    global _free_readings
+    now = time.monotonic()
+    if now - _free_readings[0] > _FREE_EVERY_S:
+        _free_readings = (now, _free_readings[2], _free_cores_now())
+    return max(1, min(wanted, max(_free_readings[1:])))
+
+
+def _own_running():
+    """How many of this process's threads are running or runnable (state R)."""
+    own = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:  # the thread ended meanwhile
+            pass
+    return own
+
+
+def _free_cores_now():
+    """The machine's cores less other processes' runnable threads, now (or all of them without /proc).
+    This process's own running threads are counted before and after the machine's, and the larger
+    count is taken, so that one of ours going to sleep in between is not taken for a neighbour."""
+    try:
+        before = _own_running()
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        own = max(before, _own_running())
+    except (OSError, ValueError, IndexError):
+        return _CPUS
+    return _CPUS - max(0, running - own)
 
 
 def workers():
@@ -132,10 +187,9 @@ def row_blocks(rows, xp, target=2048, minimum=_MIN_BLOCK_ROWS):
     about ``target`` rows each, none shorter than ``minimum``. On cupy: one slice (the GPU wants it whole).
 
     Few large blocks beat many cache-sized ones: with one block per thread the matrix products run on
-    more rows per call and every thread reads each weight matrix once (measured, all-MiniLM-L6-v2, two
-    threads, interleaved runs: 32 x 128 tokens 675 ms with one block per thread, 752 ms with blocks of
-    about 384 rows; 8 x 512 1032 vs 1085 ms; 8 x 128 183 vs 192 ms). GELU and the other elementwise
-    work still go through cache-sized chunks inside a block (``ops.activations``).
+    more rows per call and every thread reads each weight matrix once (docs/performance.md, "Row
+    blocks"). GELU and the other elementwise work still go through cache-sized chunks inside a block
+    (``kernels.activations``).
     """
     if xp is not np:
         return [slice(0, rows)]

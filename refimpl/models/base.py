@@ -128,6 +128,16 @@ class PreTrainedModel:
         self.load_report = load_report or {}
         self.kernels = get_kernels(kernels)  # the kernel set every forward runs (refimpl.kernels)
 
+    def __call__(self, *args, **kwargs):
+        """``forward(*args, **kwargs)`` inside the kernel set's thread region (the fast set: worker threads
+        for inputs large enough to split, fewer on a contended machine; see ``kernels.threads``), so that
+        everything of one call, heads included, runs under one threading decision."""
+        with self.kernels.region(self.xp, rows=_token_rows(args, kwargs)):
+            return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
     def _ops(self, recorder=None):
         """The kernel set for one forward, bound to ``recorder`` (or to the one ``refimpl.record(model)``
         installed; None records nothing)."""
@@ -230,6 +240,16 @@ class PreTrainedModel:
         return arr.astype(self.dtype, copy=False)
 
 
+def _token_rows(args, kwargs):
+    """How many token rows a call works on: the size of ``input_ids`` (the first argument), else of
+    ``inputs_embeds`` without its last axis; None if neither is given."""
+    ids = args[0] if args else kwargs.get("input_ids")
+    if ids is not None:
+        return int(np.prod(np.shape(ids)))
+    embeds = kwargs.get("inputs_embeds")
+    return int(np.prod(np.shape(embeds)[:-1])) if embeds is not None else None
+
+
 class GenerationMixin:
     """``generate()`` for the classes that can generate (decoders and EncoderDecoderModel): greedy, beam
     search and sampling with transformers' keywords; see :func:`refimpl.generation.generate`."""
@@ -237,4 +257,7 @@ class GenerationMixin:
     def generate(self, inputs=None, **kwargs):
         from ..generation import generate
 
-        return generate(self, inputs, **kwargs)
+        # One threading decision for the whole search (decode steps are small: no worker threads, and
+        # the BLAS held at the free cores' count on a contended machine; see kernels.threads.cpu_threads)
+        with self.kernels.region(self.xp, rows=1):
+            return generate(self, inputs, **kwargs)

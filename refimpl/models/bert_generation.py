@@ -214,7 +214,7 @@ class BertGenerationEncoder(_BertGenerationBase):
     def _match_options(cls, config):
         return {"base_prefix": "bert"}
 
-    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None,
                  output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -222,7 +222,6 @@ class BertGenerationEncoder(_BertGenerationBase):
                                      inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values,
                                      use_cache, output_attentions, output_hidden_states)
 
-    forward = __call__
 
 
 class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
@@ -253,7 +252,7 @@ class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
             return self.params["bert.embeddings.word_embeddings.weight"]
         return self.params["lm_head.decoder.weight"]
 
-    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, labels=None, past_key_values=None,
                  use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -273,4 +272,3 @@ class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
             attentions=out.attentions, cross_attentions=out.cross_attentions,
         )
 
-    forward = __call__

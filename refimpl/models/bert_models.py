@@ -136,13 +136,10 @@ class _BertBase(PreTrainedModel):
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         x_in = self._prepare_inputs(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                                     encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache)
-        # The fast set's one thread region for the whole forward (kernels.threads.cpu_threads); none in the
-        # reference set.
-        with ops.region(self.xp, rows=x_in.token_type_ids.size):
-            x = self._embeddings(ops, p.sub("embeddings."), x_in)  # [B, S, D]
-            x, cache, hidden, attns, cross_attentions = self._run_layers(ops, p, x, x_in, output_hidden_states,
-                                                                         output_attentions)
-            pooled = pooler(ops, p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
+        x = self._embeddings(ops, p.sub("embeddings."), x_in)  # [B, S, D]
+        x, cache, hidden, attns, cross_attentions = self._run_layers(ops, p, x, x_in, output_hidden_states,
+                                                                     output_attentions)
+        pooled = pooler(ops, p.sub("pooler."), x) if "pooler.dense.weight" in p else None  # [B, D]
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=x, pooler_output=pooled, past_key_values=cache, hidden_states=hidden,
             attentions=attns, cross_attentions=cross_attentions,
@@ -337,7 +334,7 @@ class BertModel(_BertBase):
     def _match_options(cls, config):
         return {"base_prefix": "bert", "optional_prefixes": ("pooler.",)}
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None,
                  return_dict=True, recorder=None):
@@ -348,7 +345,6 @@ class BertModel(_BertBase):
             output_attentions, output_hidden_states,
         )
 
-    forward = __call__
 
 
 def _lm_match_options(config):
@@ -371,7 +367,7 @@ class BertForPreTraining(_BertBase):
 
     _match_options = classmethod(lambda cls, config: _lm_match_options(config))
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, next_sentence_label=None,
                  output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -391,7 +387,6 @@ class BertForPreTraining(_BertBase):
         return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=nsp,
                                         hidden_states=out.hidden_states, attentions=out.attentions)
 
-    forward = __call__
 
 
 class BertLMHeadModel(_BertBase, GenerationMixin):
@@ -411,7 +406,7 @@ class BertLMHeadModel(_BertBase, GenerationMixin):
         shapes.update(lm_head_shapes(config))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
@@ -433,7 +428,6 @@ class BertLMHeadModel(_BertBase, GenerationMixin):
             attentions=out.attentions, cross_attentions=out.cross_attentions,
         )
 
-    forward = __call__
 
 
 def record_loss(ops, loss):
@@ -464,7 +458,7 @@ class BertForMaskedLM(_BertBase):
         shapes.update(lm_head_shapes(config))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -481,7 +475,6 @@ class BertForMaskedLM(_BertBase):
         record_loss(ops, loss)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
-    forward = __call__
 
 
 class BertForNextSentencePrediction(_BertBase):
@@ -493,7 +486,7 @@ class BertForNextSentencePrediction(_BertBase):
         shapes.update(_linear_shapes("cls.seq_relationship", 2, config.hidden_size))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -508,7 +501,6 @@ class BertForNextSentencePrediction(_BertBase):
         return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                            attentions=out.attentions)
 
-    forward = __call__
 
 
 class BertForSequenceClassification(_BertBase):
@@ -526,7 +518,7 @@ class BertForSequenceClassification(_BertBase):
         shapes.update(_linear_shapes("classifier", config.num_labels, config.hidden_size))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -566,7 +558,6 @@ class BertForSequenceClassification(_BertBase):
             raise InputError(f"labels has shape {host.shape}, expected {logits.shape} for multi-label classification")
         return bce_with_logits(logits, target)
 
-    forward = __call__
 
 
 class BertForMultipleChoice(_BertBase):
@@ -581,7 +572,7 @@ class BertForMultipleChoice(_BertBase):
         shapes.update(_linear_shapes("classifier", 1, config.hidden_size))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -615,7 +606,6 @@ class BertForMultipleChoice(_BertBase):
         return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                          attentions=out.attentions)
 
-    forward = __call__
 
 
 class BertForTokenClassification(_BertBase):
@@ -629,7 +619,7 @@ class BertForTokenClassification(_BertBase):
         shapes.update(_linear_shapes("classifier", config.num_labels, config.hidden_size))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -646,7 +636,6 @@ class BertForTokenClassification(_BertBase):
         return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                      attentions=out.attentions)
 
-    forward = __call__
 
 
 class BertForQuestionAnswering(_BertBase):
@@ -664,7 +653,7 @@ class BertForQuestionAnswering(_BertBase):
         shapes.update(_linear_shapes("qa_outputs", config.num_labels, config.hidden_size))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, start_positions=None, end_positions=None,
                  output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -694,4 +683,3 @@ class BertForQuestionAnswering(_BertBase):
             raise InputError(f"{name} has shape {np.shape(positions)}, expected ({b},)")
         return self.xp.asarray(np.clip(arr, 0, s).astype(np.int64))
 
-    forward = __call__

@@ -298,7 +298,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
             values.append(v)
         return tuple(keys), tuple(values)
 
-    def __call__(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                  encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
                  labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True,
                  recorder=None):
@@ -341,7 +341,6 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
             encoder_attentions=getattr(enc, "attentions", None),
         )
 
-    forward = __call__
 
     def get_encoder(self):
         return self.encoder

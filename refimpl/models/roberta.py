@@ -262,7 +262,7 @@ class RobertaForCausalLM(_RobertaBase, GenerationMixin):
 
     warm_start_tensors = staticmethod(roberta_warm_start_tensors)
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
                  output_hidden_states=None, return_dict=True, recorder=None):
@@ -284,7 +284,6 @@ class RobertaForCausalLM(_RobertaBase, GenerationMixin):
             attentions=out.attentions, cross_attentions=out.cross_attentions,
         )
 
-    forward = __call__
 
 
 class RobertaForMaskedLM(_RobertaBase):
@@ -296,7 +295,7 @@ class RobertaForMaskedLM(_RobertaBase):
         shapes.update(roberta_lm_head_shapes(config))
         return shapes
 
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
         ops = self._ops(recorder)
@@ -313,4 +312,3 @@ class RobertaForMaskedLM(_RobertaBase):
         record_loss(ops, loss)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
-    forward = __call__

@@ -98,7 +98,7 @@ class Kernels:
         instead of one per op. Inside a block the kernels run single-threaded. A recorder sees the same
         names and whole arrays either way (each block's records are assembled).
         """
-        if self.name == "reference":
+        if self.name == "reference" or threads.workers() == 1:  # no worker threads here: nothing to split
             return fn(self, p, cfg, *arrays)
         xp = array_module(arrays[0])
         lead = arrays[0].shape[:-1]

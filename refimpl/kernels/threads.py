@@ -209,6 +209,8 @@ def map_rows(fn, *arrays, width=None):
     last dimension of ``fn``'s result (default: that of ``arrays[0]``), or a tuple of them when ``fn``
     returns a tuple. Returns [..., width] (or a tuple), of ``arrays[0]``'s dtype.
     """
+    if workers() == 1:  # no region (or inside a block): the whole call, here
+        return fn(*arrays)
     xp = array_module(arrays[0])
     lead = arrays[0].shape[:-1]
     rows = 1

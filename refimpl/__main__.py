@@ -7,6 +7,10 @@ states over real tokens, L2-normalised.
     python -m refimpl                                  # example sentences
     python -m refimpl "first sentence" "second one"    # your own
     python -m refimpl --dtype float64 --model DIR      # another BERT checkpoint directory
+    python -m refimpl trace MODEL --text ... --out F   # conformance tools (refimpl/cli.py, docs/CONFORMANCE.md)
+    python -m refimpl compare REFERENCE CANDIDATE
+
+Installed, the same is the ``refimpl`` command.
 """
 
 from __future__ import annotations
@@ -40,7 +44,17 @@ def embed(model, tokenizer, sentences):
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
+SUBCOMMANDS = ("trace", "compare")
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        from refimpl.cli import main as cli_main
+
+        return cli_main(argv)
+    if argv and argv[0] == "embed":
+        argv = argv[1:]
     ap = argparse.ArgumentParser(prog="python -m refimpl", description=__doc__.split("\n\n")[0])
     ap.add_argument("sentences", nargs="*", help="sentences to embed (default: a few examples)")
     ap.add_argument("--model", help="a BERT checkpoint directory (default: all-MiniLM-L6-v2, fetched)")

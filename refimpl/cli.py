@@ -1,0 +1,251 @@
+"""The ``refimpl`` command's conformance subcommands: ``trace`` and ``compare`` (see docs/CONFORMANCE.md).
+
+    refimpl trace all-MiniLM-L6-v2 --text "A sentence." --out golden.safetensors [--with-oracle]
+    refimpl compare golden.safetensors candidate.npz [--map names.json] [--oracle] [--json report.json]
+
+Exit status: 0 when everything compared is within tolerance (or, with --oracle, within float32 rounding),
+1 when something is not, 2 for bad input (a message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RefimplError
+
+TASKS = {  # --task -> class name by model_type
+    "base": {"bert": "BertModel", "roberta": "RobertaModel", "bert-generation": "BertGenerationEncoder"},
+    "masked-lm": {"bert": "BertForMaskedLM", "roberta": "RobertaForMaskedLM"},
+    "causal-lm": {"bert": "BertLMHeadModel", "roberta": "RobertaForCausalLM", "bert-generation": "BertGenerationDecoder"},
+    "pretraining": {"bert": "BertForPreTraining"},
+    "next-sentence": {"bert": "BertForNextSentencePrediction"},
+    "sequence-classification": {"bert": "BertForSequenceClassification"},
+    "token-classification": {"bert": "BertForTokenClassification"},
+    "question-answering": {"bert": "BertForQuestionAnswering"},
+}
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+class CliError(RefimplError, ValueError):
+    """Bad command-line input: printed as one message, exit status 2."""
+
+
+def _model_dir(name):
+    path = Path(name)
+    if path.is_dir():
+        return path
+    from .registry import fetch
+
+    try:
+        return fetch(name)
+    except Exception as e:  # an unknown name, or no network: say both what was tried and what to do
+        raise CliError(f"model {name!r} is neither a checkpoint directory nor a registered model ({e})") from None
+
+
+def load_model(name, task="base", dtype="float32", backend="numpy", kernels="fast"):
+    import refimpl
+    from .config import read_config_json
+
+    directory = _model_dir(name)
+    kind = read_config_json(directory).get("model_type", "bert")
+    if task not in TASKS:
+        raise CliError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
+    if kind not in TASKS[task]:
+        raise CliError(f"task {task!r} has no class for model_type {kind!r}; it has {sorted(TASKS[task])}")
+    cls = getattr(refimpl, TASKS[task][kind])
+    return directory, cls.from_pretrained(directory, dtype=dtype, backend=backend, kernels=kernels)
+
+
+def _samples(args, directory):
+    """Each sample: a dict of int64 arrays [1, S] (model inputs)."""
+    samples = []
+    texts = []
+    if args.text:
+        pairs = args.text_pair or []
+        if pairs and len(pairs) != len(args.text):
+            raise CliError(f"{len(args.text)} --text but {len(pairs)} --text-pair: give one pair per text, or none")
+        texts = [(t, pairs[i] if pairs else None) for i, t in enumerate(args.text)]
+    if args.inputs:
+        path = Path(args.inputs)
+        if not path.is_file():
+            raise CliError(f"--inputs {path}: no such file")
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CliError(f"{path}:{n}: not JSON ({e.msg})") from None
+            if not isinstance(item, dict):
+                raise CliError(f"{path}:{n}: a line must be a JSON object, got {type(item).__name__}")
+            if "text" in item:
+                texts.append((item["text"], item.get("text_pair")))
+            elif "input_ids" in item:
+                unknown = set(item) - set(INPUT_KEYS)
+                if unknown:
+                    raise CliError(f"{path}:{n}: unknown keys {sorted(unknown)}; a line has text/text_pair or {INPUT_KEYS}")
+                samples.append((len(samples) + len(texts), {k: np.asarray([item[k]], np.int64) for k in item}))
+            else:
+                raise CliError(f"{path}:{n}: a line needs 'text' or 'input_ids'")
+    if not texts and not samples:
+        raise CliError("nothing to trace: give --text (and --text-pair), or --inputs FILE.jsonl")
+    if texts:
+        from .tokenizers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(directory)
+        for i, (text, pair) in enumerate(texts):
+            enc = tok([text], [pair] if pair is not None else None, return_tensors="np")
+            samples.append((i, {k: np.asarray(v, np.int64) for k, v in enc.items() if k in INPUT_KEYS}))
+    return [s for _, s in sorted(samples, key=lambda kv: kv[0])]
+
+
+def _batches(samples, size, pad_id):
+    """Groups of ``size`` samples, right-padded to the longest (mask 0 at padding): [(rows, inputs)]."""
+    out = []
+    for start in range(0, len(samples), size):
+        group = samples[start:start + size]
+        length = max(s["input_ids"].shape[1] for s in group)
+        keys = [k for k in INPUT_KEYS if any(k in s for s in group)]
+        if "position_ids" in keys and not all("position_ids" in s for s in group):
+            raise CliError("samples batched together must all give position_ids, or none of them")
+        defaults = {"attention_mask": np.ones_like, "token_type_ids": np.zeros_like}  # what the model assumes
+        batch = {}
+        for key in keys + (["attention_mask"] if "attention_mask" not in keys else []):
+            fill = pad_id if key == "input_ids" else 0
+            rows = [s[key] if key in s else defaults[key](s["input_ids"]) for s in group]
+            batch[key] = np.concatenate([np.pad(r, ((0, 0), (0, length - r.shape[1])), constant_values=fill)
+                                         for r in rows])
+        out.append((list(range(start, start + len(group))), batch))
+    return out
+
+
+def cmd_trace(args) -> int:
+    from .trace import save_trace, trace
+
+    directory, model = load_model(args.model, args.task, args.dtype, args.backend, args.kernels)
+    oracle_model = None
+    if args.with_oracle:
+        if args.dtype != "float32":
+            raise CliError("--with-oracle traces a float64 oracle beside a float32 trace: use --dtype float32")
+        oracle_model = load_model(args.model, args.task, "float64", args.backend, args.kernels)[1]
+    samples = _samples(args, directory)
+    if args.batch < 1:
+        raise CliError(f"--batch {args.batch}: give at least 1")
+    groups = _batches(samples, args.batch, getattr(model.config, "pad_token_id", 0) or 0)
+    tensors, meta, layout = {}, None, []
+    many = len(groups) > 1
+    for j, (rows, inputs) in enumerate(groups):
+        prefix = (f"sample.{rows[0]}." if args.batch == 1 else f"batch.{j}.") if many else ""
+        got, meta = trace(model, inputs, recorder_include=args.include)
+        tensors.update((prefix + k, v) for k, v in got.items())
+        if oracle_model is not None:
+            ref64, _ = trace(oracle_model, inputs, recorder_include=args.include)
+            tensors.update(("oracle." + prefix + k, v) for k, v in ref64.items() if v.dtype.kind == "f")
+        layout.append({"prefix": prefix, "samples": rows, "length": int(inputs["input_ids"].shape[1])})
+        if args.inputs and sys.stderr.isatty() or (args.inputs and args.progress):
+            print(f"\rtraced {rows[-1] + 1}/{len(samples)}", end="", file=sys.stderr, flush=True)
+    if args.inputs and (sys.stderr.isatty() or args.progress):
+        print(file=sys.stderr)
+    meta.update(batch=args.batch, batches=layout, model_path=str(directory), task=args.task,
+                oracle=bool(oracle_model))
+    path = save_trace(args.out, tensors, meta, args.format)
+    print(f"wrote {path}: {len(tensors)} tensors from {len(samples)} input(s) ({model.dtype.name}, "
+          f"{model.kernels.name} kernels{', with a float64 oracle' if oracle_model else ''})")
+    return 0
+
+
+def _name_map(path):
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"--map {p}: no such file")
+    try:
+        m = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise CliError(f"--map {p}: not JSON ({e.msg})") from None
+    if not isinstance(m, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()):
+        raise CliError(f"--map {p}: must be a JSON object of candidate name (or glob) -> refimpl name")
+    return m
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_traces
+    from .trace import load_trace
+
+    reference, _ = load_trace(args.reference)
+    candidate, _ = load_trace(args.candidate)
+    oracle = {k[len("oracle."):]: v for k, v in reference.items() if k.startswith("oracle.")}
+    reference = {k: v for k, v in reference.items() if not k.startswith("oracle.")}
+    candidate = {k: v for k, v in candidate.items() if not k.startswith("oracle.")}
+    if args.oracle and not oracle:
+        raise CliError(f"{args.reference} holds no float64 oracle: trace it with `refimpl trace ... --with-oracle`")
+    per_name = []
+    for item in args.tol or []:
+        try:
+            pattern, values = item.rsplit("=", 1)
+            a, r = (float(v) for v in values.split(","))
+        except ValueError:
+            raise CliError(f"--tol {item!r}: write GLOB=ATOL,RTOL (e.g. '*.probs=1e-6,0')") from None
+        per_name.append((pattern, a, r))
+    result = compare_traces(reference, candidate, name_map=_name_map(args.map), atol=args.atol, rtol=args.rtol,
+                            per_name=per_name, oracle=oracle if args.oracle else None,
+                            strict_names=args.strict_names)
+    if not result.results:
+        raise CliError("no tensor name is in both files: give a name map (--map) from the candidate's names to refimpl's")
+    print(result.summary())
+    if args.all:
+        print(result.table())
+    if args.json:
+        text = json.dumps(result.to_json(), indent=1, default=float)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+    return 0 if result.ok else 1
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="refimpl", description="refimpl's conformance tools (docs/CONFORMANCE.md)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("trace", help="run a model and write its inputs, every intermediate and its outputs")
+    t.add_argument("model", help="a checkpoint directory or a registered model name (all-MiniLM-L6-v2)")
+    t.add_argument("--text", action="append", help="an input text (repeat for several; each is traced alone)")
+    t.add_argument("--text-pair", action="append", help="the second text of a pair, one per --text")
+    t.add_argument("--inputs", help="a JSON-lines file: {'text': ..., 'text_pair': ...} or explicit input_ids/attention_mask/token_type_ids")
+    t.add_argument("--task", default="base", help=f"which head: {', '.join(TASKS)} (default base)")
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    t.add_argument("--kernels", default="fast", choices=["fast", "reference"])
+    t.add_argument("--batch", type=int, default=1, help="samples per forward (default 1: each alone, no padding)")
+    t.add_argument("--include", help="keep only intermediates matching this glob")
+    t.add_argument("--with-oracle", action="store_true", help="also trace refimpl in float64 (under oracle.*)")
+    t.add_argument("--format", choices=["safetensors", "npz"], help="default: by --out's suffix, else safetensors")
+    t.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    t.add_argument("--out", required=True, help="the trace file to write")
+    c = sub.add_parser("compare", help="compare a candidate's tensors with a reference trace, first divergence first")
+    c.add_argument("reference", help="a trace from `refimpl trace`")
+    c.add_argument("candidate", help="another trace, or a safetensors / npz file of the candidate's tensors")
+    c.add_argument("--map", help="JSON: candidate name (or glob with *) -> refimpl name ({1}, {2} for the globs)")
+    c.add_argument("--atol", type=float, help="absolute tolerance for every tensor (default: the policy by kind)")
+    c.add_argument("--rtol", type=float, help="relative tolerance for every tensor")
+    c.add_argument("--tol", action="append", help="GLOB=ATOL,RTOL for the names matching GLOB (repeatable)")
+    c.add_argument("--oracle", action="store_true", help="judge against float32 rounding of the reference's float64 oracle")
+    c.add_argument("--strict-names", action="store_true", help="names on one side only are failures")
+    c.add_argument("--all", action="store_true", help="print every tensor, not only the summary")
+    c.add_argument("--json", help="write the full report as JSON to this file ('-': stdout)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return {"trace": cmd_trace, "compare": cmd_compare}[args.command](args)
+    except RefimplError as e:
+        print(f"refimpl {args.command}: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,111 @@
+"""Traces: a model's inputs, every recorded intermediate and its outputs, in forward order, in one file.
+
+    from refimpl.trace import trace, save_trace, load_trace
+    tensors, meta = trace(model, batch)                  # ordered name -> numpy array, and metadata
+    save_trace("golden.safetensors", tensors, meta)      # or .npz
+    tensors, meta = load_trace("golden.safetensors")
+
+Names: ``inputs.input_ids`` (and the other model inputs), the recorder's names (docs/intermediates.md),
+then ``outputs.<field>`` for each output array (``outputs.last_hidden_state``, ``outputs.logits``...). With
+several samples in one file each name is prefixed ``sample.{k}.``. A float64 oracle traced alongside
+(``with_oracle``) is stored under ``oracle.`` + the same names. The metadata (a JSON object, stored as the
+safetensors header's ``refimpl`` entry or the npz's ``__meta__`` array) holds the forward order, the refimpl
+version, a digest of the model's config, the dtype, backend, kernel set and how samples were batched.
+
+Loading never executes anything: safetensors headers are parsed by the safetensors library, npz files
+are read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .backend import to_host
+from .errors import InputError
+
+FORMATS = ("safetensors", "npz")
+
+
+def config_digest(config) -> str:
+    """sha256 of the model config's JSON (sorted keys): the same config gives the same digest."""
+    data = config.to_dict() if hasattr(config, "to_dict") else vars(config)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def trace(model, inputs: dict, recorder_include=None):
+    """Run ``model(**inputs)`` with a recorder. Returns (tensors, meta): an ordered dict of host numpy
+    arrays (inputs, intermediates, outputs) and the metadata described in the module docstring."""
+    from . import __version__
+    from .recorder import Recorder
+
+    rec = Recorder(include=recorder_include)
+    out = model(**inputs, recorder=rec)
+    tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
+    tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
+    for key, value in out.items():
+        if key == "past_key_values" or value is None:
+            continue
+        if isinstance(value, (tuple, list)):
+            for i, v in enumerate(value):
+                if v is not None:
+                    tensors[f"outputs.{key}.{i}"] = np.asarray(to_host(v))
+        else:
+            tensors[f"outputs.{key}"] = np.asarray(to_host(value))
+    meta = {
+        "refimpl": __version__, "model": type(model).__name__, "config_digest": config_digest(model.config),
+        "dtype": model.dtype.name, "backend": model.xp.__name__, "kernels": model.kernels.name,
+        "batch": int(np.shape(next(iter(inputs.values())))[0]),
+    }
+    return tensors, meta
+
+
+def save_trace(path, tensors: dict, meta: dict, format=None) -> Path:
+    """Write ``tensors`` (ordered) and ``meta`` to ``path`` as safetensors (default) or npz
+    (``format="npz"`` or a ``.npz`` name). The order is stored in the metadata."""
+    path = Path(path)
+    format = format or ("npz" if path.suffix == ".npz" else "safetensors")
+    if format not in FORMATS:
+        raise InputError(f"unknown trace format {format!r}; choose one of {FORMATS}")
+    meta = {**meta, "order": list(tensors)}
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    if format == "npz":
+        np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    from safetensors.numpy import save_file
+
+    save_file(arrays, str(path), metadata={"refimpl": json.dumps(meta)})
+    return path
+
+
+def load_trace(path):
+    """(tensors in forward order, metadata) from a file written by :func:`save_trace`, or any safetensors /
+    npz file of tensors (no metadata: the file's own order, an empty dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such trace file")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    try:
+        if magic[:2] == b"PK":  # a zip: npz
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["__meta__"])) if "__meta__" in z.files else {}
+                tensors = {k: z[k] for k in z.files if k != "__meta__"}
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as f:
+                header = f.metadata() or {}
+                meta = json.loads(header["refimpl"]) if "refimpl" in header else {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except InputError:
+        raise
+    except Exception as e:  # not a trace: a clear message, no traceback
+        raise InputError(f"{path} is neither a safetensors nor an npz file of tensors ({type(e).__name__}: {e})") from None
+    order = [k for k in meta.get("order", []) if k in tensors]
+    ordered = {k: tensors[k] for k in order}
+    ordered.update((k, v) for k, v in tensors.items() if k not in ordered)
+    return ordered, meta

@@ -44,7 +44,7 @@ def embed(model, tokenizer, sentences):
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-SUBCOMMANDS = ("trace", "compare")
+SUBCOMMANDS = ("trace", "compare", "compare-corpus")
 
 
 def main(argv=None) -> int:

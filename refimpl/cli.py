@@ -210,6 +210,21 @@ def cmd_compare(args) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_compare_corpus(args) -> int:
+    from .corpus import compare_corpus
+
+    summary = compare_corpus(args.model, args.candidate, args.inputs, args.out, task=args.task, batch=args.batch,
+                             workers=args.workers, scheduler=args.scheduler, name_map=_name_map(args.map),
+                             oracle=args.oracle)
+    n = summary["diverging_inputs"]
+    print(f"{summary['inputs']} inputs in {summary['batches']} batches ({summary['resumed']} already done): "
+          f"{n} diverge" + (" (outside float32 rounding)" if args.oracle else ""))
+    for d in summary["diverging"][:10]:
+        print(f"  input {d['input']}: first divergent tensor {d['first']} (max |d| {d['max_abs']:.3g})")
+    print(f"summary: {Path(args.out) / 'summary.json'}")
+    return 0 if n == 0 else 1
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="refimpl", description="refimpl's conformance tools (docs/CONFORMANCE.md)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -239,13 +254,25 @@ def parser():
     c.add_argument("--strict-names", action="store_true", help="names on one side only are failures")
     c.add_argument("--all", action="store_true", help="print every tensor, not only the summary")
     c.add_argument("--json", help="write the full report as JSON to this file ('-': stdout)")
+    k = sub.add_parser("compare-corpus", help="compare a candidate with refimpl over a corpus, batches on Dask")
+    k.add_argument("model", help="the reference model: a checkpoint directory or a registered name")
+    k.add_argument("candidate", help="refimpl:fast, refimpl:reference, or module:function (see refimpl/corpus.py)")
+    k.add_argument("--inputs", required=True, help="the corpus, JSON lines as for trace --inputs")
+    k.add_argument("--out", required=True, help="the run's directory (batch results, summary, worst traces); "
+                                                "run again with the same --out to resume")
+    k.add_argument("--task", default="base")
+    k.add_argument("--batch", type=int, default=16, help="inputs per task and forward (default 16)")
+    k.add_argument("--workers", type=int, default=None, help="local worker processes (default: the cores)")
+    k.add_argument("--scheduler", help="a Dask scheduler's address (tcp://host:8786) instead of local processes")
+    k.add_argument("--map", help="JSON name map for the candidate's tensors, as for compare")
+    k.add_argument("--oracle", action="store_true", help="judge each input against float32 rounding (float64 oracle)")
     return ap
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        return {"trace": cmd_trace, "compare": cmd_compare}[args.command](args)
+        return {"trace": cmd_trace, "compare": cmd_compare, "compare-corpus": cmd_compare_corpus}[args.command](args)
     except RefimplError as e:
         print(f"refimpl {args.command}: {e}", file=sys.stderr)
         return 2

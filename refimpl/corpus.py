@@ -1,0 +1,218 @@
+"""Corpus runs: a candidate implementation checked against refimpl over many inputs, on Dask.
+
+    refimpl compare-corpus all-MiniLM-L6-v2 mypkg.mymodule:run --inputs corpus.jsonl --out run1/
+    refimpl compare-corpus all-MiniLM-L6-v2 refimpl:reference --inputs corpus.jsonl --scheduler tcp://host:8786
+
+The corpus (JSON lines, as ``refimpl trace --inputs``) is cut into batches; each batch is one task of a
+``dask.bag`` map — local processes by default (``--workers``), or the cluster behind ``--scheduler``. A
+task runs refimpl with a recorder on its batch (and refimpl in float64 with ``--oracle``), runs the
+candidate on the same inputs, and compares each input's row of every common tensor at the input's own
+(unpadded) positions (:func:`refimpl.compare.compare_traces`). Its result is written to ``OUT/batches/NNNNNN.json`` at once,
+so an interrupted run, started again with the same ``--out``, skips the batches already done.
+``OUT/summary.json`` holds every name's worst error over the corpus and the inputs that diverge with
+their first divergent tensor; the worst of those get traces of both sides in ``OUT/worst/``.
+
+A candidate is ``refimpl:fast`` / ``refimpl:reference`` (refimpl itself with that kernel set) or
+``module:function``, an importable function taking a dict of int64 arrays [B, S] (``input_ids``,
+``attention_mask``, ``token_type_ids``) and returning a dict name -> array [B, ...] (its own names,
+mapped with ``--map``). Dask is an optional dependency (``pip install refimpl[conformance]``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+_CACHE = {}  # per worker process: loaded models and candidates, by their spec
+
+
+def read_corpus(path):
+    """The corpus's items (dicts with ``text``/``text_pair`` or ``input_ids``...), in order."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--inputs {path}: no such file")
+    items = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{n}: not JSON ({e.msg})") from None
+        if not isinstance(item, dict) or not ("text" in item or "input_ids" in item):
+            raise InputError(f"{path}:{n}: a line must be an object with 'text' or 'input_ids'")
+        items.append(item)
+    if not items:
+        raise InputError(f"{path}: the corpus is empty")
+    return items
+
+
+def _cached(key, make):
+    if key not in _CACHE:
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def _candidate(spec, model_dir, task):
+    if spec.startswith("refimpl:"):
+        from .cli import load_model
+        from .trace import trace
+
+        kernels = spec.split(":", 1)[1]
+        model = _cached(("model", model_dir, task, "float32", kernels),
+                        lambda: load_model(model_dir, task, "float32", "numpy", kernels)[1])
+        return lambda inputs: trace(model, inputs)[0]
+    module, _, name = spec.partition(":")
+    if not name:
+        raise InputError(f"candidate {spec!r}: write refimpl:fast, refimpl:reference or module:function")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise InputError(f"candidate {spec!r} cannot be imported ({e})") from None
+
+
+def _batch_inputs(items, tokenizer):
+    """One padded batch of model inputs from corpus items (texts tokenized, explicit ids as given)."""
+    from .cli import _batches
+
+    samples = []
+    for item in items:
+        if "text" in item:
+            enc = tokenizer([item["text"]], [item["text_pair"]] if item.get("text_pair") is not None else None,
+                            return_tensors="np")
+            samples.append({k: np.asarray(v, np.int64) for k, v in enc.items()})
+        else:
+            samples.append({k: np.asarray([v], np.int64) for k, v in item.items()})
+    return _batches(samples, len(samples), 0)[0][1]
+
+
+def _real_positions(name, v, length, real):
+    """One input's row of a batch tensor cut to its real positions: [1, S, ...] along S, attention maps
+    [1, N, S, S] along both, ``inputs.*`` [1, S]. Outputs at padded positions are not the input's."""
+    v = np.asarray(v)
+    if v.ndim == 3 and v.shape[1] == length:
+        return v[:, real]
+    if v.ndim == 4 and v.shape[2] == v.shape[3] == length:
+        return v[:, :, real][:, :, :, real]
+    if v.ndim == 2 and v.shape[1] == length and (name.startswith("inputs.") or name.endswith(("start_logits", "end_logits"))):
+        return v[:, real]
+    return v
+
+
+def run_batch(job, index, items, first):
+    """One task: compare refimpl and the candidate on ``items`` (corpus inputs ``first``...). Writes and
+    returns the batch's result (see the module docstring)."""
+    from .cli import load_model
+    from .compare import compare_traces
+    from .tokenizers import AutoTokenizer
+    from .trace import trace
+
+    model_dir, task = job["model"], job["task"]
+    model = _cached(("model", model_dir, task, "float32", "fast"), lambda: load_model(model_dir, task)[1])
+    tokenizer = _cached(("tok", model_dir), lambda: AutoTokenizer.from_pretrained(model_dir))
+    candidate = _cached(("cand", job["candidate"], model_dir, task), lambda: _candidate(job["candidate"], model_dir, task))
+    inputs = _batch_inputs(items, tokenizer)
+    reference, _ = trace(model, inputs)
+    oracle = None
+    if job["oracle"]:
+        m64 = _cached(("model", model_dir, task, "float64", "fast"), lambda: load_model(model_dir, task, "float64")[1])
+        oracle, _ = trace(m64, inputs)
+    theirs = candidate(inputs)
+    if job["map"]:
+        from .compare import map_names
+
+        theirs = map_names(theirs, job["map"])
+    rows, length = inputs["input_ids"].shape
+    worst, diverging = {}, []
+    for r in range(rows):
+        real = np.flatnonzero(inputs["attention_mask"][r])  # this input's own positions, not the batch's padding
+
+        def row(t):
+            return {k: _real_positions(k, v[r:r + 1] if np.ndim(v) and np.shape(v)[0] == rows else v, length, real)
+                    for k, v in t.items()}
+        result = compare_traces(row(reference), row(theirs), oracle=None if oracle is None else row(oracle))
+        for res in result.results:
+            w = worst.get(res.name)
+            if w is None or res.max_abs > w["max_abs"]:
+                ok = res.verdict != "outside rounding" if result.oracle else res.ok
+                worst[res.name] = {"max_abs": res.max_abs, "max_ulp": res.max_ulp, "input": first + r, "ok": ok}
+        bad = result.first_outside_rounding if result.oracle else result.first_divergent
+        if bad is not None:
+            diverging.append({"input": first + r, "first": bad.name, "max_abs": bad.max_abs,
+                              "problem": bad.problem or None})
+    out = {"batch": index, "inputs": [first, first + rows], "worst": worst, "diverging": diverging}
+    path = Path(job["out"]) / "batches" / f"{index:06d}.json"
+    path.write_text(json.dumps(out))
+    return out
+
+
+def compare_corpus(model, candidate, inputs, out, task="base", batch=16, workers=None, scheduler=None,
+                   name_map=None, oracle=False, worst_traces=3, progress=None):
+    """Run the corpus comparison (module docstring); returns the summary dict (also OUT/summary.json)."""
+    try:
+        import dask
+        import dask.bag as db
+    except ImportError:
+        raise InputError("compare-corpus runs on Dask: pip install 'refimpl[conformance]' (dask[bag])") from None
+    from .cli import _model_dir
+
+    if batch < 1:
+        raise InputError(f"--batch {batch}: give at least 1")
+    model_dir = str(_model_dir(model))
+    items = read_corpus(inputs)
+    out = Path(out)
+    (out / "batches").mkdir(parents=True, exist_ok=True)
+    job = {"model": model_dir, "task": task, "candidate": candidate, "map": name_map, "oracle": oracle, "out": str(out)}
+    _candidate(candidate, model_dir, task) if not candidate.startswith("refimpl:") else None  # fail early, here
+    chunks = [(j, items[s:s + batch], s) for j, s in enumerate(range(0, len(items), batch))]
+    done = {int(p.stem) for p in (out / "batches").glob("*.json")}
+    todo = [c for c in chunks if c[0] not in done]
+    if todo:
+        bag = db.from_sequence(todo, npartitions=len(todo)).map(lambda c: run_batch(job, *c))
+        if scheduler:
+            from distributed import Client
+
+            with Client(scheduler):
+                bag.compute()
+        else:
+            with dask.config.set(scheduler="processes", num_workers=workers):
+                bag.compute()
+    results = [json.loads((out / "batches" / f"{j:06d}.json").read_text()) for j, _, _ in chunks]
+    worst, diverging = {}, []
+    for res in results:
+        for name, w in res["worst"].items():
+            if name not in worst or w["max_abs"] > worst[name]["max_abs"]:
+                worst[name] = w
+        diverging += res["diverging"]
+    diverging.sort(key=lambda d: -(d["max_abs"] if d["max_abs"] == d["max_abs"] else np.inf))
+    summary = {"inputs": len(items), "batches": len(chunks), "resumed": len(chunks) - len(todo),
+               "diverging_inputs": len(diverging), "diverging": diverging, "worst": worst,
+               "candidate": candidate, "model": model_dir, "oracle": oracle}
+    _write_worst_traces(job, items, diverging[:worst_traces], out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
+
+
+def _write_worst_traces(job, items, cases, out):
+    """Traces of both sides for the worst diverging inputs, each alone: OUT/worst/{input}.*."""
+    if not cases:
+        return
+    from .cli import load_model
+    from .tokenizers import AutoTokenizer
+    from .trace import save_trace, trace
+
+    (out / "worst").mkdir(exist_ok=True)
+    model = load_model(job["model"], job["task"])[1]
+    tokenizer = AutoTokenizer.from_pretrained(job["model"])
+    candidate = _candidate(job["candidate"], job["model"], job["task"])
+    for case in cases:
+        inputs = _batch_inputs([items[case["input"]]], tokenizer)
+        tensors, meta = trace(model, inputs)
+        save_trace(out / "worst" / f"{case['input']}.reference.safetensors", tensors, meta)
+        theirs = {k: np.asarray(v) for k, v in candidate(inputs).items()}
+        np.savez(out / "worst" / f"{case['input']}.candidate.npz", **theirs)

@@ -53,6 +53,9 @@ def load_model(name, task="base", dtype="float32", backend="numpy", kernels="fas
 
     directory = _model_dir(name)
     kind = read_config_json(directory).get("model_type", "bert")
+    if kind == "encoder-decoder":  # bert2bert, roberta2roberta: one class whatever the task
+        return directory, refimpl.EncoderDecoderModel.from_pretrained(directory, dtype=dtype, backend=backend,
+                                                                       kernels=kernels)
     if task not in TASKS:
         raise CliError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
     if kind not in TASKS[task]:
@@ -125,9 +128,16 @@ def _batches(samples, size, pad_id):
 
 
 def cmd_trace(args) -> int:
-    from .trace import save_trace, trace
+    from .trace import save_trace, trace, trace_generate
 
     directory, model = load_model(args.model, args.task, args.dtype, args.backend, args.kernels)
+    if args.generate is not None:
+        if not hasattr(model, "generate"):
+            raise CliError(f"--generate needs a model that generates: an encoder-decoder checkpoint, or --task "
+                           f"causal-lm (this is a {type(model).__name__})")
+
+        def trace(model, inputs, recorder_include=None):  # noqa: F811 - a generation trace instead
+            return trace_generate(model, inputs, args.generate, args.num_beams, recorder_include)
     oracle_model = None
     if args.with_oracle:
         if args.dtype != "float32":
@@ -240,6 +250,9 @@ def parser():
     t.add_argument("--batch", type=int, default=1, help="samples per forward (default 1: each alone, no padding)")
     t.add_argument("--include", help="keep only intermediates matching this glob")
     t.add_argument("--with-oracle", action="store_true", help="also trace refimpl in float64 (under oracle.*)")
+    t.add_argument("--generate", type=int, metavar="MAX_NEW_TOKENS",
+                   help="trace generate() instead of one forward: every decoder step and the search's choices")
+    t.add_argument("--num-beams", type=int, default=1, help="with --generate: beam search with this many beams")
     t.add_argument("--format", choices=["safetensors", "npz"], help="default: by --out's suffix, else safetensors")
     t.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
     t.add_argument("--out", required=True, help="the trace file to write")

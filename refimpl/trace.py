@@ -39,7 +39,6 @@ def config_digest(config) -> str:
 def trace(model, inputs: dict, recorder_include=None):
     """Run ``model(**inputs)`` with a recorder. Returns (tensors, meta): an ordered dict of host numpy
     arrays (inputs, intermediates, outputs) and the metadata described in the module docstring."""
-    from . import __version__
     from .recorder import Recorder
 
     rec = Recorder(include=recorder_include)
@@ -55,12 +54,37 @@ def trace(model, inputs: dict, recorder_include=None):
                     tensors[f"outputs.{key}.{i}"] = np.asarray(to_host(v))
         else:
             tensors[f"outputs.{key}"] = np.asarray(to_host(value))
-    meta = {
+    return tensors, _meta(model, inputs)
+
+
+def trace_generate(model, inputs: dict, max_new_tokens=8, num_beams=1, recorder_include=None):
+    """``model.generate`` on ``inputs`` with a recorder: every decoder step under ``step.{t}.`` and the
+    search's choices (docs/intermediates.md), then ``outputs.sequences`` and ``outputs.scores.{t}``.
+    Returns (tensors, meta) as :func:`trace`."""
+    from .recorder import Recorder
+
+    rec = Recorder(include=recorder_include)
+    out = model.generate(inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                         max_new_tokens=max_new_tokens, num_beams=num_beams, return_dict_in_generate=True,
+                         output_scores=True, recorder=rec)
+    tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
+    tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
+    tensors["outputs.sequences"] = np.asarray(out.sequences)
+    for t, scores in enumerate(out.scores or ()):
+        tensors[f"outputs.scores.{t}"] = np.asarray(to_host(scores))
+    meta = _meta(model, inputs)
+    meta.update(generate={"max_new_tokens": max_new_tokens, "num_beams": num_beams})
+    return tensors, meta
+
+
+def _meta(model, inputs):
+    from . import __version__
+
+    return {
         "refimpl": __version__, "model": type(model).__name__, "config_digest": config_digest(model.config),
         "dtype": model.dtype.name, "backend": model.xp.__name__, "kernels": model.kernels.name,
         "batch": int(np.shape(next(iter(inputs.values())))[0]),
     }
-    return tensors, meta
 
 
 def save_trace(path, tensors: dict, meta: dict, format=None) -> Path:

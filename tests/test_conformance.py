@@ -246,3 +246,23 @@ def test_commands_say_what_is_wrong_without_a_traceback(args, message, minilm_di
     r = subprocess.run([sys.executable, "-m", "refimpl", *args], capture_output=True, text=True, cwd=tmp_path,
                        timeout=120)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parity
+def test_generation_trace_records_every_step(tmp_path):
+    """``refimpl trace ED_DIR --generate N``: the encoder once, every decoder step, the search, the sequences."""
+    from generation_models import build_encoder_decoder, source_batch
+
+    _, path, eos = build_encoder_decoder(tmp_path, "bert")
+    ids, mask = source_batch(batch=1)
+    lines = tmp_path / "in.jsonl"
+    lines.write_text(json.dumps({"input_ids": ids[0].tolist(), "attention_mask": mask[0].tolist()}) + "\n")
+    r = _cli("trace", path, "--inputs", lines, "--generate", "4", "--num-beams", "2", "--out", tmp_path / "g.npz")
+    assert r.returncode == 0, r.stderr
+    tensors, meta = load_trace(tmp_path / "g.npz")
+    want = refimpl.EncoderDecoderModel.from_pretrained(path).generate(ids, attention_mask=mask, max_new_tokens=4,
+                                                                       num_beams=2)
+    np.testing.assert_array_equal(tensors["outputs.sequences"], want)
+    steps = {int(k.split(".")[1]) for k in tensors if k.startswith("step.")}
+    assert steps == set(range(want.shape[1] - 1)) and "step.0.search.beam_indices" in tensors
+    assert "encoder.embeddings.LayerNorm" in tensors and meta["generate"] == {"max_new_tokens": 4, "num_beams": 2}

@@ -7,7 +7,9 @@ The corpus (JSON lines, as ``refimpl trace --inputs``) is cut into batches; each
 ``dask.bag`` map — local processes by default (``--workers``), or the cluster behind ``--scheduler``. A
 task runs refimpl with a recorder on its batch (and refimpl in float64 with ``--oracle``), runs the
 candidate on the same inputs, and compares each input's row of every common tensor at the input's own
-(unpadded) positions (:func:`refimpl.compare.compare_traces`). Its result is written to ``OUT/batches/NNNNNN.json`` at once,
+(unpadded) positions, with the tolerance policy and oracle bands of :mod:`refimpl.compare`, vectorised
+over the batch (tensors without a batch axis, like [1, S, D] position embeddings, are left to
+``refimpl compare``). Its result is written to ``OUT/batches/NNNNNN.json`` at once,
 so an interrupted run, started again with the same ``--out``, skips the batches already done.
 ``OUT/summary.json`` holds every name's worst error over the corpus and the inputs that diverge with
 their first divergent tensor; the worst of those get traces of both sides in ``OUT/worst/``.
@@ -91,24 +93,96 @@ def _batch_inputs(items, tokenizer):
     return _batches(samples, len(samples), 0)[0][1]
 
 
-def _real_positions(name, v, length, real):
-    """One input's row of a batch tensor cut to its real positions: [1, S, ...] along S, attention maps
-    [1, N, S, S] along both, ``inputs.*`` [1, S]. Outputs at padded positions are not the input's."""
-    v = np.asarray(v)
-    if v.ndim == 3 and v.shape[1] == length:
-        return v[:, real]
-    if v.ndim == 4 and v.shape[2] == v.shape[3] == length:
-        return v[:, :, real][:, :, :, real]
-    if v.ndim == 2 and v.shape[1] == length and (name.startswith("inputs.") or name.endswith(("start_logits", "end_logits"))):
-        return v[:, real]
-    return v
+def _valid(name, shape, mask):
+    """Which elements of a batch tensor belong to their row's input: real positions along S (and along
+    both axes of an attention map); every element of tensors without a sequence axis. None: all."""
+    b, length = mask.shape
+    m = mask.astype(bool)
+    if len(shape) == 3 and shape[:2] == (b, length):
+        return m[:, :, None]
+    if len(shape) == 4 and shape[0] == b and shape[2] == shape[3] == length:
+        return m[:, None, :, None] & m[:, None, None, :]
+    if len(shape) == 2 and shape == (b, length) and (name.startswith("inputs.") or name.endswith(("start_logits", "end_logits"))):
+        return m
+    return None
+
+
+def _compare_rows(reference, candidate, mask, oracle, first):
+    """Each input (row) of a batch against the candidate, every common tensor at once per name: the
+    tolerance policy of :mod:`refimpl.compare` (masked scores by class), or with ``oracle`` the float64
+    rounding band per row. Returns (worst per name, diverging inputs with their first tensor)."""
+    from .compare import MASKED, MAX_FACTOR, POLICY, RMS_FACTOR, _masked_ok, tensor_kind
+
+    rows = mask.shape[0]
+    first_bad = [None] * rows
+    worst = {}
+    eps = float(np.finfo(np.float32).eps)
+    for name, ref in reference.items():
+        if name not in candidate or name.startswith("oracle."):
+            continue
+        ref, cand = np.asarray(ref), np.asarray(candidate[name])
+        if ref.shape != cand.shape or ref.ndim == 0 or ref.shape[0] != rows:
+            bad_rows = range(rows) if ref.shape != cand.shape else ()
+            for r in bad_rows:
+                first_bad[r] = first_bad[r] or (name, float("inf"))
+            continue
+        valid = _valid(name, ref.shape, mask)
+        valid = np.ones(ref.shape, bool) if valid is None else np.broadcast_to(valid, ref.shape)
+        axes = tuple(range(1, ref.ndim))
+        if oracle is None and ref.dtype == cand.dtype == np.float32 and not (ref <= MASKED).any():
+            # the common case, in float32 and few passes: |c - r| (its rounding is 1e-7 of itself)
+            with np.errstate(invalid="ignore", over="ignore"):
+                diff = np.abs(cand - ref)
+                diff[np.isnan(diff)] = np.inf
+                diff *= valid
+                atol, rtol = POLICY["float32"][tensor_kind(name)]
+                bound = np.abs(ref)
+                bound *= rtol
+                bound += atol
+                bad = (diff > bound).any(axis=axes)
+            row_max = diff.max(axis=axes).astype(np.float64)
+            r = int(np.argmax(row_max))
+            worst[name] = {"max_abs": float(row_max[r]), "input": first + r, "ok": not bool(bad.any())}
+            for i in np.flatnonzero(bad):
+                if first_bad[i] is None:
+                    first_bad[i] = (name, float(row_max[i]))
+            continue
+        r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
+        masked, masked_ok = _masked_ok(np.where(valid, r64, 0.0), np.where(valid, c64, 0.0))
+        real = valid & ~masked
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.where(real, np.abs(c64 - r64), 0.0)
+            diff = np.where(np.isnan(diff), np.inf, diff)
+        row_max = diff.max(axis=axes) if axes else diff
+        if oracle is not None and name in oracle and ref.dtype.kind == "f":
+            o = np.asarray(oracle[name], np.float64)
+            count = np.maximum(real.sum(axis=axes), 1)
+
+            def rms(a):
+                return np.sqrt((np.where(real, a, 0.0) ** 2).sum(axis=axes) / count)
+
+            own = np.where(real, r64 - o, 0.0)
+            err = np.where(real, c64 - o, 0.0)
+            band_rms = RMS_FACTOR * np.maximum(rms(own), eps * rms(o))
+            band_max = MAX_FACTOR * np.maximum(np.abs(own).max(axis=axes), eps * np.abs(np.where(real, o, 0)).max(axis=axes))
+            bad = (rms(err) > band_rms) | (np.abs(err).max(axis=axes) > band_max)
+        else:
+            atol, rtol = (0.0, 0.0) if ref.dtype.kind in "iub" else POLICY["float64" if ref.dtype == np.float64 else "float32"][tensor_kind(name)]
+            bad = (diff > atol + rtol * np.abs(np.where(real, r64, 0.0))).any(axis=axes) if axes else diff > atol
+        bad = bad | ~(masked_ok | ~valid).all(axis=axes)
+        r = int(np.argmax(row_max))
+        worst[name] = {"max_abs": float(row_max[r]), "input": first + r, "ok": not bool(bad.any())}
+        for i in np.flatnonzero(bad):
+            if first_bad[i] is None:
+                first_bad[i] = (name, float(row_max[i]))
+    diverging = [{"input": first + i, "first": fb[0], "max_abs": fb[1]} for i, fb in enumerate(first_bad) if fb]
+    return worst, diverging
 
 
 def run_batch(job, index, items, first):
     """One task: compare refimpl and the candidate on ``items`` (corpus inputs ``first``...). Writes and
     returns the batch's result (see the module docstring)."""
     from .cli import load_model
-    from .compare import compare_traces
     from .tokenizers import AutoTokenizer
     from .trace import trace
 
@@ -127,24 +201,8 @@ def run_batch(job, index, items, first):
         from .compare import map_names
 
         theirs = map_names(theirs, job["map"])
-    rows, length = inputs["input_ids"].shape
-    worst, diverging = {}, []
-    for r in range(rows):
-        real = np.flatnonzero(inputs["attention_mask"][r])  # this input's own positions, not the batch's padding
-
-        def row(t):
-            return {k: _real_positions(k, v[r:r + 1] if np.ndim(v) and np.shape(v)[0] == rows else v, length, real)
-                    for k, v in t.items()}
-        result = compare_traces(row(reference), row(theirs), oracle=None if oracle is None else row(oracle))
-        for res in result.results:
-            w = worst.get(res.name)
-            if w is None or res.max_abs > w["max_abs"]:
-                ok = res.verdict != "outside rounding" if result.oracle else res.ok
-                worst[res.name] = {"max_abs": res.max_abs, "max_ulp": res.max_ulp, "input": first + r, "ok": ok}
-        bad = result.first_outside_rounding if result.oracle else result.first_divergent
-        if bad is not None:
-            diverging.append({"input": first + r, "first": bad.name, "max_abs": bad.max_abs,
-                              "problem": bad.problem or None})
+    worst, diverging = _compare_rows(reference, theirs, inputs["attention_mask"], oracle, first)
+    rows = inputs["input_ids"].shape[0]
     out = {"batch": index, "inputs": [first, first + rows], "worst": worst, "diverging": diverging}
     path = Path(job["out"]) / "batches" / f"{index:06d}.json"
     path.write_text(json.dumps(out))

@@ -270,7 +270,8 @@ def compare_tensor(name, reference, candidate, atol, rtol, oracle=None, refimpl3
     finite = real & np.isfinite(r64) & np.isfinite(c64)
     if cand.dtype.kind == "f" and finite.any():
         res.max_ulp = _ulp_distance(r64[finite], c64[finite], cand.dtype.type)
-    worst = np.where(out, np.inf, diff - bound) if out.any() else diff
+    # the worst element: the largest excess over the bound (an unmasked masked score counts as infinite)
+    worst = np.where(masked_ok, diff - bound, np.inf) if out.any() else diff
     idx = np.unravel_index(int(np.argmax(worst)), ref.shape)
     res.where, res.reference, res.candidate = tuple(int(i) for i in idx), float(r64[idx]), float(c64[idx])
     if oracle is not None and refimpl32 is not None and ref.dtype.kind == "f":

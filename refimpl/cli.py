@@ -65,46 +65,23 @@ def load_model(name, task="base", dtype="float32", backend="numpy", kernels="fas
 
 
 def _samples(args, directory):
-    """Each sample: a dict of int64 arrays [1, S] (model inputs)."""
-    samples = []
-    texts = []
-    if args.text:
-        pairs = args.text_pair or []
-        if pairs and len(pairs) != len(args.text):
-            raise CliError(f"{len(args.text)} --text but {len(pairs)} --text-pair: give one pair per text, or none")
-        texts = [(t, pairs[i] if pairs else None) for i, t in enumerate(args.text)]
+    """Each sample: a dict of int64 arrays [1, S] (model inputs), in the order given (--text, then --inputs)."""
+    from .corpus import item_inputs, read_corpus
+
+    pairs = args.text_pair or []
+    if pairs and len(pairs) != len(args.text or []):
+        raise CliError(f"{len(args.text or [])} --text but {len(pairs)} --text-pair: give one pair per text, or none")
+    items = [{"text": t, "text_pair": pairs[i] if pairs else None} for i, t in enumerate(args.text or [])]
     if args.inputs:
-        path = Path(args.inputs)
-        if not path.is_file():
-            raise CliError(f"--inputs {path}: no such file")
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CliError(f"{path}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(item, dict):
-                raise CliError(f"{path}:{n}: a line must be a JSON object, got {type(item).__name__}")
-            if "text" in item:
-                texts.append((item["text"], item.get("text_pair")))
-            elif "input_ids" in item:
-                unknown = set(item) - set(INPUT_KEYS)
-                if unknown:
-                    raise CliError(f"{path}:{n}: unknown keys {sorted(unknown)}; a line has text/text_pair or {INPUT_KEYS}")
-                samples.append((len(samples) + len(texts), {k: np.asarray([item[k]], np.int64) for k in item}))
-            else:
-                raise CliError(f"{path}:{n}: a line needs 'text' or 'input_ids'")
-    if not texts and not samples:
+        items += read_corpus(args.inputs)
+    if not items:
         raise CliError("nothing to trace: give --text (and --text-pair), or --inputs FILE.jsonl")
-    if texts:
+    tokenizer = None
+    if any("text" in item for item in items):
         from .tokenizers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(directory)
-        for i, (text, pair) in enumerate(texts):
-            enc = tok([text], [pair] if pair is not None else None, return_tensors="np")
-            samples.append((i, {k: np.asarray(v, np.int64) for k, v in enc.items() if k in INPUT_KEYS}))
-    return [s for _, s in sorted(samples, key=lambda kv: kv[0])]
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    return [item_inputs(item, tokenizer) for item in items]
 
 
 def _batches(samples, size, pad_id):

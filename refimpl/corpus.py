@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import InputError
 
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 _CACHE = {}  # per worker process: loaded models and candidates, by their spec
 
 
@@ -48,6 +49,10 @@ def read_corpus(path):
             raise InputError(f"{path}:{n}: not JSON ({e.msg})") from None
         if not isinstance(item, dict) or not ("text" in item or "input_ids" in item):
             raise InputError(f"{path}:{n}: a line must be an object with 'text' or 'input_ids'")
+        unknown = set(item) - ({"text", "text_pair"} if "text" in item else set(INPUT_KEYS))
+        if unknown:
+            raise InputError(f"{path}:{n}: unknown keys {sorted(unknown)}; a line has text and text_pair, "
+                             f"or {', '.join(INPUT_KEYS)}")
         items.append(item)
     if not items:
         raise InputError(f"{path}: the corpus is empty")
@@ -78,19 +83,21 @@ def _candidate(spec, model_dir, task):
         raise InputError(f"candidate {spec!r} cannot be imported ({e})") from None
 
 
+def item_inputs(item, tokenizer):
+    """One corpus item as model inputs, int64 arrays [1, S]: a text (and text pair) through the
+    tokenizer, or explicit ids as given."""
+    if "text" in item:
+        pair = [item["text_pair"]] if item.get("text_pair") is not None else None
+        enc = tokenizer([item["text"]], pair, return_tensors="np")
+        return {k: np.asarray(v, np.int64) for k, v in enc.items() if k in INPUT_KEYS}
+    return {k: np.asarray([v], np.int64) for k, v in item.items()}
+
+
 def _batch_inputs(items, tokenizer):
     """One padded batch of model inputs from corpus items (texts tokenized, explicit ids as given)."""
     from .cli import _batches
 
-    samples = []
-    for item in items:
-        if "text" in item:
-            enc = tokenizer([item["text"]], [item["text_pair"]] if item.get("text_pair") is not None else None,
-                            return_tensors="np")
-            samples.append({k: np.asarray(v, np.int64) for k, v in enc.items()})
-        else:
-            samples.append({k: np.asarray([v], np.int64) for k, v in item.items()})
-    return _batches(samples, len(samples), 0)[0][1]
+    return _batches([item_inputs(item, tokenizer) for item in items], len(items), 0)[0][1]
 
 
 def _valid(name, shape, mask):

@@ -12,6 +12,10 @@ several samples in one file each name is prefixed ``sample.{k}.``. A float64 ora
 safetensors header's ``refimpl`` entry or the npz's ``__meta__`` array) holds the forward order, the refimpl
 version, a digest of the model's config, the dtype, backend, kernel set and how samples were batched.
 
+Traces are made on one core (the BLAS at one thread, no worker threads: :func:`one_core`), so that a
+golden does not depend on the machine's core count or on how busy it is: the fast kernels' threading
+changes float32 rounding (another split of a product), never the math.
+
 Loading never executes anything: safetensors headers are parsed by the safetensors library, npz files
 are read with ``allow_pickle=False``.
 """
@@ -36,13 +40,21 @@ def config_digest(config) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def one_core():
+    """A context in which refimpl (and NumPy's BLAS) runs on one thread: reproducible float32 results."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 def trace(model, inputs: dict, recorder_include=None):
     """Run ``model(**inputs)`` with a recorder. Returns (tensors, meta): an ordered dict of host numpy
     arrays (inputs, intermediates, outputs) and the metadata described in the module docstring."""
     from .recorder import Recorder
 
     rec = Recorder(include=recorder_include)
-    out = model(**inputs, recorder=rec)
+    with one_core():
+        out = model(**inputs, recorder=rec)
     tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
     tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
     for key, value in out.items():
@@ -64,9 +76,10 @@ def trace_generate(model, inputs: dict, max_new_tokens=8, num_beams=1, recorder_
     from .recorder import Recorder
 
     rec = Recorder(include=recorder_include)
-    out = model.generate(inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                         max_new_tokens=max_new_tokens, num_beams=num_beams, return_dict_in_generate=True,
-                         output_scores=True, recorder=rec)
+    with one_core():
+        out = model.generate(inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                             max_new_tokens=max_new_tokens, num_beams=num_beams, return_dict_in_generate=True,
+                             output_scores=True, recorder=rec)
     tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
     tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
     tensors["outputs.sequences"] = np.asarray(out.sequences)
@@ -83,7 +96,7 @@ def _meta(model, inputs):
     return {
         "refimpl": __version__, "model": type(model).__name__, "config_digest": config_digest(model.config),
         "dtype": model.dtype.name, "backend": model.xp.__name__, "kernels": model.kernels.name,
-        "batch": int(np.shape(next(iter(inputs.values())))[0]),
+        "batch": int(np.shape(next(iter(inputs.values())))[0]), "threads": "one core (see one_core)",
     }
 
 

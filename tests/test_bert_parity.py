@@ -199,15 +199,16 @@ def row_block_workers():
     """Records kernels.threads.workers() at every row-block split made while the module's tests run."""
     import refimpl.kernels.threads as threads
 
-    seen, real = [], threads.row_blocks
+    seen, real, real_free = [], threads.row_blocks, threads.free_cores
 
     def spy(rows, xp, *args, **kwargs):
         seen.append(threads.workers())
         return real(rows, xp, *args, **kwargs)
 
     threads.row_blocks = spy
+    threads.free_cores = lambda wanted: wanted  # the machine taken as free: the worker threads must run
     yield seen
-    threads.row_blocks = real
+    threads.row_blocks, threads.free_cores = real, real_free
 
 
 def _blas_threads():

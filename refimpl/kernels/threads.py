@@ -14,8 +14,8 @@ everything"):
   embeddings to pooler, and nothing inside it switches the BLAS back to several threads.
 - Small inputs get no region: below two row blocks there is nothing to split, and the BLAS's own
   threads are then the fastest way to use the cores (the break-even is between 96 and 128 rows).
-The BLAS thread count is controlled with threadpoolctl, an optional dependency: without it, or on cupy,
-or when the BLAS is already limited to one thread (e.g. by the caller's
+The BLAS thread count is controlled with threadpoolctl (a dependency). Where threadpoolctl cannot
+inspect the process, on cupy, or when the BLAS is already limited to one thread (e.g. by the caller's
 ``threadpoolctl.threadpool_limits(1)``), ``map_blocks`` runs the blocks one after another in the calling
 thread. Either way every block runs the same code: threading decides only where it runs.
 """

@@ -272,3 +272,8 @@ def main(argv=None) -> int:
     except RefimplError as e:
         print(f"refimpl {args.command}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`refimpl compare ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from .errors import CheckpointNotFoundError, ConfigError
 from .ops.activations import ACT2FN
@@ -38,36 +39,90 @@ def read_config_json(path) -> dict:
 
 @dataclass
 class _Config:
+    """A model config: typed fields (those that change the computation) plus ``extra`` (every other key).
+
+    ``model_type`` is the class's, as in transformers: a file saying another type is read with a warning
+    (except a BERT config read as BertGeneration's, the documented warm start), and ``to_dict`` writes the
+    class's type, so what is saved is what the class is.
+    """
+
+    model_type: ClassVar[str] = ""
+    # keys transformers may write that a config's JSON carries but refimpl has no use for: never an error
     extra: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_dict(cls, data: dict):
+    def from_dict(cls, data: dict, **overrides):
+        """A config from a config.json dict, then ``overrides`` applied as :meth:`update` applies them."""
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kind = data.get("model_type", cls.model_type)
+        if kind != cls.model_type and (kind, cls.model_type) not in _COMPATIBLE_TYPES:
+            warnings.warn(f"a config of model_type {kind!r} is read as {cls.__name__} (model_type "
+                          f"{cls.model_type!r}); this is not supported for every configuration", stacklevel=3)
+        data = {k: v for k, v in data.items() if k != "model_type"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names}
-        cfg = cls(**known, extra=extra)
-        cfg._complete(extra)
-        cfg.validate()
+        cfg = cls(**known, extra=extra)  # __post_init__ derives what transformers derives
+        if overrides:
+            cfg.update(**overrides)  # validates
+        else:
+            cfg.validate()
         return cfg
 
     @classmethod
-    def from_pretrained(cls, path):
-        """Read ``config.json`` from a checkpoint directory (or the file itself)."""
-        return cls.from_dict(read_config_json(path))
+    def from_pretrained(cls, path, **overrides):
+        """Read ``config.json`` from a checkpoint directory (or the file itself); ``overrides`` set fields,
+        as transformers' ``Config.from_pretrained(path, num_labels=3)``."""
+        return cls.from_dict(read_config_json(path), **overrides)
 
-    def _complete(self, extra: dict) -> None:
+    def __post_init__(self):
+        self._complete(self.extra)
+
+    def update(self, **values) -> None:
+        """Set config fields by name (transformers' ``from_pretrained(path, **kwargs)`` overrides), then
+        validate. A name the config does not have is an error (transformers passes such a keyword on to
+        the model's constructor, which refuses it). Setting ``num_labels`` to a count other than
+        ``id2label``'s resets the labels to LABEL_0..; setting ``id2label`` sets ``num_labels``."""
+        names = {f.name for f in dataclasses.fields(self)} - {"extra"}
+        unknown = sorted(k for k in values if k not in names and k not in self.extra)
+        if unknown:
+            raise ConfigError(
+                f"{type(self).__name__} has no field {', '.join(map(repr, unknown))}; config fields are "
+                f"{sorted(names)} (and the keys config.json already holds)"
+            )
+        for key, value in values.items():
+            if key in names:
+                setattr(self, key, value)
+            else:
+                self.extra[key] = value
+        self._complete(self.extra, relabel="num_labels" in values and "id2label" not in values)
+        self.validate()
+
+    def _complete(self, extra: dict, relabel: bool = False) -> None:
         """Derive fields transformers derives (hook for subclasses)."""
 
     def validate(self) -> None:
         """Raise ConfigError for values refimpl cannot honour."""
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        d = {"model_type": self.model_type}
+        d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"})
         d.update(self.extra)
         return d
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save_pretrained(self, directory) -> Path:
+        """Write ``config.json`` into ``directory`` (created if needed); returns the file's path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "config.json"
+        path.write_text(self.to_json_string() + "\n", encoding="utf-8")
+        return path
+
+
+# (file's model_type, class's model_type) read without a warning: transformers' documented warm start
+_COMPATIBLE_TYPES = {("bert", "bert-generation")}
 
 
 def _check_int(name, value, minimum):
@@ -79,7 +134,7 @@ def _check_int(name, value, minimum):
 class BertConfig(_Config):
     """BERT's hyper-parameters. Defaults are transformers' BertConfig defaults (bert-base-uncased)."""
 
-    model_type: str = "bert"
+    model_type: ClassVar[str] = "bert"
     vocab_size: int = 30522
     hidden_size: int = 768  # D
     num_hidden_layers: int = 12  # L
@@ -114,10 +169,24 @@ class BertConfig(_Config):
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
-    def _complete(self, extra: dict) -> None:
-        if self.id2label is not None:
-            self.id2label = {int(k): v for k, v in self.id2label.items()}
+    def _complete(self, extra: dict, relabel: bool = False) -> None:
+        """transformers' label bookkeeping: ``id2label`` (keys made ints) decides ``num_labels``; without
+        one (or after ``num_labels`` is changed to another count) the labels are LABEL_0 .. LABEL_{n-1};
+        ``label2id`` defaults to the inverse of ``id2label``."""
+        if self.id2label is not None and not (relabel and len(self.id2label) != self.num_labels):
+            if not isinstance(self.id2label, dict):
+                raise ConfigError(f"id2label must be a mapping of label index -> name, got {self.id2label!r}")
+            try:
+                self.id2label = {int(k): v for k, v in self.id2label.items()}
+            except (TypeError, ValueError):
+                raise ConfigError(f"id2label keys must be integers (or their strings), got {sorted(self.id2label)}") from None
             self.num_labels = len(self.id2label)
+        else:
+            _check_int("num_labels", self.num_labels, 1)
+            self.id2label = {i: f"LABEL_{i}" for i in range(self.num_labels)}
+            self.label2id = None
+        if self.label2id is None or (relabel and len(self.label2id) != self.num_labels):
+            self.label2id = {v: k for k, v in self.id2label.items()}
 
     def validate(self) -> None:
         if self.hidden_act not in ACT2FN:
@@ -151,7 +220,7 @@ class BertGenerationConfig(BertConfig):
     Same layer math as BERT; no token types and no pooler, so ``type_vocab_size`` is unused.
     """
 
-    model_type: str = "bert-generation"
+    model_type: ClassVar[str] = "bert-generation"
     vocab_size: int = 50358
     hidden_size: int = 1024
     num_hidden_layers: int = 24

@@ -10,37 +10,48 @@ tensor in the checkpoint must be used, with exactly these exceptions (transforme
 |---|---|
 | base-model prefix (``bert.``) absent from a checkpoint loaded into a head class | the prefix is added |
 | base-model prefix present in a checkpoint loaded into the base class | the prefix is removed |
-| tensors of another class's head (``cls.*``, ``classifier.*``, ``qa_outputs.*``) | ignored, listed in ``load_report["ignored"]`` |
+| tensors of another class's head (``cls.*``, ``classifier.*``, ``qa_outputs.*``, ``lm_head.*``) | ignored, listed in ``load_report["ignored"]`` (transformers: "some weights were not used", a warning) |
+| a pooler (``bert.pooler.*``, ``roberta.pooler.*``) loaded into a class built without one (transformers' ``add_pooling_layer=False``: BertLMHeadModel, BertForMaskedLM, BertForTokenClassification, BertForQuestionAnswering, RobertaForCausalLM, RobertaForMaskedLM) | ignored, listed in ``load_report["ignored"]`` (so Google's BertForPreTraining layout loads into every head) |
 | tied LM-head weight (``cls.predictions.decoder.weight`` when ``tie_word_embeddings``) | the word embeddings are used; a stored copy is ignored |
 | ``cls.predictions.decoder.bias`` (an alias of ``cls.predictions.bias``) | used as the bias if that is absent, else ignored |
 | pooler absent, loading ``BertModel`` | no pooler: ``pooler_output`` is None (transformers would initialise it randomly) |
 | legacy ``LayerNorm.gamma`` / ``LayerNorm.beta`` names | renamed to ``weight`` / ``bias`` |
+| anything else missing (a head the checkpoint lacks: ``classifier.*`` of a base-model checkpoint) | an error naming the tensors and the option: ``from_pretrained(..., init_missing=True, seed=0)`` initialises them as transformers does (refimpl.models.init), listed in ``load_report["initialized"]`` |
 | non-persistent buffers ``embeddings.position_ids`` / ``embeddings.token_type_ids`` | ignored |
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..backend import get_backend, resolve_dtype, to_host
 from ..checkpoint import load_checkpoint_tensors, rename_legacy
-from ..errors import CheckpointError, InputError, InputTypeError
+from ..errors import CheckpointError, ConfigError, InputError, InputTypeError
 from ..kernels import get_kernels
+from .init import generator, init_weights
 
-OTHER_HEAD_NAMESPACES = ("cls.", "classifier.", "qa_outputs.")
+OTHER_HEAD_NAMESPACES = ("cls.", "classifier.", "qa_outputs.", "lm_head.")
 BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
 def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix: str | None,
-                     optional_prefixes=(), aliases=None, tied=None, where="checkpoint"):
+                     optional_prefixes=(), aliases=None, tied=None, unused_prefixes=(), allow_missing=False,
+                     where="checkpoint"):
     """Map checkpoint tensors onto the names and shapes a model expects, strictly (see module docstring).
 
     expected: name -> shape the model needs. tensors/files: name -> array / file it came from.
     base_prefix: e.g. "bert" for head classes (whose names start with "bert."), None for the base class
     when the checkpoint may carry that prefix. optional_prefixes: names that may be missing as a group.
     aliases: alias -> canonical name. tied: names served by another tensor (never needed from the file).
+    unused_prefixes: checkpoint tensors this class has no module for (a pooler), ignored.
+    allow_missing: missing tensors are listed in ``report["missing"]`` for the caller to initialise,
+    instead of an error.
     Returns (params: name -> array, report: dict of lists).
     """
     report = {"renamed": [], "ignored": [], "missing_optional": [], "prefix": None}
@@ -80,6 +91,9 @@ def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix:
         if name in found:
             report["ignored"].append(name)
             del found[name]
+    for name in [k for k in found if k.startswith(tuple(unused_prefixes)) and k not in expected]:
+        report["ignored"].append(name)
+        del found[name]
 
     missing = sorted(set(expected) - set(found))
     optional_missing = [m for m in missing if m.startswith(tuple(optional_prefixes))]
@@ -88,6 +102,8 @@ def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix:
         if group and all(m in optional_missing for m in group):
             report["missing_optional"].extend(group)
     missing = [m for m in missing if m not in report["missing_optional"]]
+    if allow_missing:
+        report["missing"], missing = missing, []
     unexpected = sorted(set(found) - set(expected))
     other_heads = [u for u in unexpected if u.startswith(OTHER_HEAD_NAMESPACES)]
     report["ignored"].extend(other_heads)
@@ -96,6 +112,10 @@ def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix:
         lines = [f"checkpoint does not match the model ({where}):"]
         if missing:
             lines.append(f"  missing {len(missing)} tensor(s): {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+            if not unexpected:
+                lines.append("  If the checkpoint really lacks them (a head never trained, cross-attention of a new "
+                             "decoder), from_pretrained(..., init_missing=True, seed=0) initialises them as "
+                             "transformers does, listed in load_report['initialized'].")
         if unexpected:
             lines.append(
                 f"  unexpected {len(unexpected)} tensor(s): "
@@ -115,15 +135,35 @@ def match_checkpoint(expected: dict, tensors: dict, files: dict, *, base_prefix:
 
 
 class PreTrainedModel:
-    """Base of every model class: holds ``config``, ``params`` (checkpoint names), ``xp`` and ``dtype``."""
+    """Base of every model class: holds ``config``, ``params`` (checkpoint names), ``xp`` and ``dtype``.
+
+    ``Model(config)`` builds one with new weights, as transformers' ``Model(config)`` does
+    (:mod:`refimpl.models.init`; ``seed=`` or ``refimpl.set_seed``); ``Model.from_pretrained(dir)`` loads one.
+    """
 
     config_class = None
     base_model_prefix = "bert"
+    with_pooler = True  # False: a class transformers builds with add_pooling_layer=False (a pooler in the file is ignored)
+    padding_embeddings = ("embeddings.word_embeddings.weight",)  # nn.Embedding(padding_idx=pad_token_id)
 
-    def __init__(self, config, params: dict, xp=np, dtype=np.float32, load_report=None, kernels=None):
+    def __init__(self, config, params: dict | None = None, xp=None, dtype="float32", load_report=None, kernels=None,
+                 *, seed=None, backend=None):
+        """``params`` None: new weights for ``config`` (seeded by ``seed``, else by ``refimpl.set_seed``),
+        on ``backend`` ("numpy" default, or "cupy") and ``dtype``. Otherwise the parameters as loaded."""
+        if params is None:
+            if xp is not None:
+                raise ConfigError("give backend='numpy' or 'cupy' to build a model with new weights, not xp")
+            backend = backend or "numpy"
+            xp, np_dtype, kernels = get_backend(backend), resolve_dtype(dtype, backend), get_kernels(kernels)
+            host = self.new_weights(config, self.param_shapes(config), generator(seed))
+            params = self._place(config, host, xp, np_dtype, kernels)
+            load_report = {"initialized": list(host)}
+            dtype = np_dtype
+        elif backend is not None:
+            raise ConfigError("backend= applies only to a model built with new weights (params=None)")
         self.config = config
         self.params = params
-        self.xp = xp
+        self.xp = np if xp is None else xp
         self.dtype = np.dtype(dtype)
         self.load_report = load_report or {}
         self.kernels = get_kernels(kernels)  # the kernel set every forward runs (refimpl.kernels)
@@ -131,9 +171,18 @@ class PreTrainedModel:
     def __call__(self, *args, **kwargs):
         """``forward(*args, **kwargs)`` inside the kernel set's thread region (the fast set: worker threads
         for inputs large enough to split, fewer on a contended machine; see ``kernels.threads``), so that
-        everything of one call, heads included, runs under one threading decision."""
+        everything of one call, heads included, runs under one threading decision.
+
+        ``return_dict=False`` (or ``return_dict: false`` in config.json) returns transformers' tuple: the
+        output record's non-None fields in order (``ModelOutput.to_tuple``)."""
+        return_dict = kwargs.pop("return_dict", None)
+        if return_dict is None:
+            return_dict = self.config.extra.get("return_dict", True)
+        if not isinstance(return_dict, bool):
+            raise InputError(f"return_dict must be True or False, got {return_dict!r}")
         with self.kernels.region(self.xp, rows=_token_rows(args, kwargs)):
-            return self.forward(*args, **kwargs)
+            out = self.forward(*args, **kwargs)
+        return out if return_dict else out.to_tuple()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -154,42 +203,113 @@ class PreTrainedModel:
         """Keyword arguments for :func:`match_checkpoint` (prefix, optional groups, aliases, tied names)."""
         return {"base_prefix": cls.base_model_prefix}
 
+    @classmethod
+    def _unused_prefixes(cls) -> tuple:
+        """Checkpoint tensors this class has no module for: the pooler of a class without one."""
+        if cls.with_pooler:
+            return ()
+        return ("pooler.", f"{cls.base_model_prefix}.pooler.")
+
+    @classmethod
+    def new_weights(cls, config, shapes: dict, rng) -> dict:
+        """New host arrays for ``shapes`` (a subset of :meth:`param_shapes`), as transformers initialises
+        this class (refimpl.models.init)."""
+        prefix = f"{cls.base_model_prefix}." if any(k.startswith(f"{cls.base_model_prefix}.") for k in shapes) else ""
+        rows = {prefix + name: config.pad_token_id for name in cls.padding_embeddings}
+        return init_weights(shapes, config.initializer_range, rng, rows)
+
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, init_missing=False,
+                        seed=None, **config_overrides):
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
         dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
         kernels: "fast" (the default, None) or "reference": which implementation of every op the forward runs
         (``refimpl.kernels``; the reference set is the textbook code of ``refimpl/ops``).
+        config_overrides: config fields set as transformers' ``from_pretrained(path, num_labels=3,
+        is_decoder=True, ...)`` sets them (``Config.update``); an unknown name is an error.
+        init_missing: tensors the class needs and the checkpoint lacks (a new head, new cross-attention) are
+        initialised as transformers does (seeded by ``seed``; listed in ``load_report["initialized"]``)
+        instead of being an error.
         Float32 weights loaded as float32 on numpy stay memory-mapped (held by the OS page cache), except
         where a model family stores a parameter another way (``_place``: an encoder's layer projections
         are copied input-major and their mapped pages released): either way one copy of the weights.
         """
         path = Path(path)
-        if config is None:
-            config = cls.config_class.from_pretrained(path)
+        config = cls._config_for(path, config, config_overrides)
         tensors, files = load_checkpoint_tensors(path)
         model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
-                                 kernels=kernels)
+                                 kernels=kernels, init_missing=init_missing, seed=seed)
         model.generation_config_path = path / "generation_config.json"  # read by generate() when present
         return model
 
     @classmethod
+    def _config_for(cls, path, config, overrides):
+        """The config of ``from_pretrained``: ``config`` (a copy, when overridden) or the directory's."""
+        if config is None:
+            return cls.config_class.from_pretrained(path, **overrides)
+        if overrides:
+            config = copy.deepcopy(config)
+            config.update(**overrides)
+        return config
+
+    @classmethod
     def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels=None):
+                     kernels=None, init_missing=False, seed=None):
         """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc)."""
         xp = get_backend(backend)
         np_dtype = resolve_dtype(dtype, backend)
         kernels = get_kernels(kernels)
-        params, report = match_checkpoint(
-            cls.param_shapes(config), tensors, dict(files or {}), where=where, **cls._match_options(config)
-        )
+        shapes = cls.param_shapes(config)
+        options = {"unused_prefixes": cls._unused_prefixes(), **cls._match_options(config)}
+        params, report = match_checkpoint(shapes, tensors, dict(files or {}), where=where,
+                                          allow_missing=init_missing, **options)
+        missing = report.pop("missing", [])
+        if missing:
+            params.update(cls.new_weights(config, {k: shapes[k] for k in missing}, generator(seed)))
+            report["initialized"] = missing
+        return cls(config, cls._place(config, params, xp, np_dtype, kernels), xp=xp, dtype=np_dtype,
+                   load_report=report, kernels=kernels)
+
+    @staticmethod
+    def _place(config, params, xp, np_dtype, kernels):
         # A float32 numpy parameter stays a view of the mapped checkpoint, unless the kernel set lays it
         # out another way (the fast set: an encoder's layer projections input-major, see Kernels.place).
         is_decoder = bool(getattr(config, "is_decoder", False))
-        placed = {name: kernels.place(name, arr, xp, np_dtype, is_decoder) for name, arr in params.items()}
-        return cls(config, placed, xp=xp, dtype=np_dtype, load_report=report, kernels=kernels)
+        return {name: kernels.place(name, arr, xp, np_dtype, is_decoder) for name, arr in params.items()}
+
+    # -- saving ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Every parameter under its checkpoint name, on the host in the checkpoint's layout (C-contiguous
+        [O, I] for linear weights whatever the kernels store), in the model's dtype. Tied weights appear once
+        (the word embeddings), as in transformers' safetensors files."""
+        return {name: np.ascontiguousarray(to_host(arr)) for name, arr in self.params.items()}
+
+    def save_pretrained(self, save_directory) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (and the ``generation_config.json`` it was
+        loaded with, if any) into ``save_directory``: a directory transformers 4.57.6 loads into the same
+        class with the same outputs, and refimpl loads back bit for bit.
+
+        The weights file is written beside and then renamed over the old one, so saving into the directory
+        a model was loaded from never rewrites the file its memory-mapped weights still read."""
+        from safetensors.numpy import save_file
+
+        directory = Path(save_directory)
+        if directory.exists() and not directory.is_dir():
+            raise CheckpointError(f"save_pretrained: {directory} is a file; give a directory to save into")
+        directory.mkdir(parents=True, exist_ok=True)
+        data = self.config.to_dict()
+        data["architectures"] = [type(self).__name__]
+        (directory / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        partial = directory / "model.safetensors.partial"
+        save_file(self.state_dict(), str(partial), metadata={"format": "pt"})
+        os.replace(partial, directory / "model.safetensors")
+        source = getattr(self, "generation_config_path", None)
+        target = directory / "generation_config.json"
+        if source is not None and source.is_file() and not (target.exists() and target.samefile(source)):
+            shutil.copyfile(source, target)
+        return directory
 
     def num_parameters(self) -> int:
         return int(sum(int(np.prod(a.shape)) for a in self.params.values()))

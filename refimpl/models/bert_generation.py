@@ -36,6 +36,7 @@ from ..config import BertConfig, BertGenerationConfig, read_config_json
 from ..errors import ConfigError
 from ..outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions
 from .base import GenerationMixin
+from .init import init_param
 from .bert import projection
 from .bert_models import _BertBase, _layer_norm_shapes, bert_layer_shapes, causal_lm_loss, record_loss
 from .params import Params
@@ -73,19 +74,6 @@ def bert_generation_shapes(cfg, prefix=""):
 
 
 # --- warm start ------------------------------------------------------------------------------------
-
-
-def init_param(name, shape, std, rng):
-    """transformers' ``_init_weights`` for a newly created parameter, by its name.
-
-    LayerNorm weight -> 1; any bias (``*.bias``, ``lm_head.bias``, ``cls.predictions.bias``) -> 0;
-    every other weight (Linear, Embedding) -> normal(0, std) from ``rng``.
-    """
-    if name.endswith("LayerNorm.weight"):
-        return np.ones(shape, np.float32)
-    if name.endswith("bias"):
-        return np.zeros(shape, np.float32)
-    return rng.normal(0.0, std, size=shape).astype(np.float32)
 
 
 def warm_start_tensors(expected: dict, tensors: dict, base_prefix: str, initializer_range: float, seed: int):
@@ -148,13 +136,13 @@ class _BertGenerationBase(_BertBase):
         )
 
     @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, seed=0, kernels=None,
-                        **config_overrides):
+    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, init_missing=False,
+                        seed=None, **config_overrides):
         """Load a BertGeneration checkpoint, or warm-start from a BERT one (see the module docstring).
 
         ``config_overrides`` set config fields as transformers' ``from_pretrained(..., is_decoder=True,
         add_cross_attention=True, bos_token_id=101, eos_token_id=102)`` does. ``seed`` seeds the
-        initialisation of tensors a BERT checkpoint lacks.
+        initialisation of tensors a BERT checkpoint lacks (0 when not given: a warm start is reproducible).
         """
         if config is None:
             data = read_config_json(path)
@@ -162,16 +150,16 @@ class _BertGenerationBase(_BertBase):
             config = config_from_dict(data, overrides=config_overrides, as_generation=True)
         else:
             warm = False
-            for k, v in config_overrides.items():
-                setattr(config, k, v)
-            config.validate()
+            config = cls._config_for(path, config, config_overrides)
         if not warm:
-            return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels)
+            return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels,
+                                           init_missing=init_missing, seed=seed)
         tensors, _ = load_checkpoint_tensors(path)
         prefix = "bert." if any(k.startswith("bert.") for k in cls.param_shapes(config)) else ""
-        mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range, seed)
+        mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range,
+                                            0 if seed is None else seed)
         model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)",
-                                 kernels=kernels)
+                                 kernels=kernels, init_missing=init_missing, seed=seed)
         model.load_report["ignored"] = sorted(set(model.load_report.get("ignored", [])) | set(report["ignored"]))
         model.load_report["initialized"] = report["initialized"]
         return model
@@ -185,7 +173,7 @@ def config_from_dict(data: dict, overrides=None, as_generation=False):
     given), exactly as transformers' ``BertGenerationConfig.from_pretrained(bert_dir)``.
     """
     data = dict(data)
-    data.update(overrides or {})
+    overrides = dict(overrides or {})
     kind = data.get("model_type", "bert")
     if kind not in ("bert", "bert-generation"):
         raise ConfigError(
@@ -194,8 +182,8 @@ def config_from_dict(data: dict, overrides=None, as_generation=False):
         )
     if as_generation or kind == "bert-generation":
         data["model_type"] = "bert-generation"
-        return BertGenerationConfig.from_dict(data)
-    return BertConfig.from_dict(data)
+        return BertGenerationConfig.from_dict(data, **overrides)
+    return BertConfig.from_dict(data, **overrides)
 
 
 class BertGenerationEncoder(_BertGenerationBase):
@@ -216,7 +204,7 @@ class BertGenerationEncoder(_BertGenerationBase):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         return self._generation_bert(ops, Params(self.params), input_ids, attention_mask, position_ids, head_mask,
                                      inputs_embeds, encoder_hidden_states, encoder_attention_mask, past_key_values,
@@ -254,7 +242,7 @@ class BertGenerationDecoder(_BertGenerationBase, GenerationMixin):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, labels=None, past_key_values=None,
-                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 use_cache=None, output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         if labels is not None:
             use_cache = False

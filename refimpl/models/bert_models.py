@@ -337,7 +337,7 @@ class BertModel(_BertBase):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None,
-                 return_dict=True, recorder=None):
+                 recorder=None):
         ops = self._ops(recorder)
         return self._run_bert(
             ops, Params(self.params), input_ids, attention_mask, token_type_ids, position_ids, head_mask,
@@ -369,7 +369,7 @@ class BertForPreTraining(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, next_sentence_label=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
@@ -409,7 +409,7 @@ class BertLMHeadModel(_BertBase, GenerationMixin):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         if labels is not None:
             use_cache = False
@@ -460,7 +460,7 @@ class BertForMaskedLM(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 labels=None, output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,
@@ -488,7 +488,7 @@ class BertForNextSentencePrediction(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
@@ -520,7 +520,7 @@ class BertForSequenceClassification(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
@@ -574,7 +574,7 @@ class BertForMultipleChoice(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         source = input_ids if input_ids is not None else inputs_embeds
         if source is None:
@@ -621,7 +621,7 @@ class BertForTokenClassification(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "bert."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, output_attentions=output_attentions,
@@ -655,7 +655,7 @@ class BertForQuestionAnswering(_BertBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, start_positions=None, end_positions=None,
-                 output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         if self.config.num_labels != 2:
             raise InputError(f"BertForQuestionAnswering needs num_labels=2 (start, end), config has {self.config.num_labels}")

@@ -20,9 +20,10 @@ and -100 replaced by ``pad_token_id`` (and, without a ``decoder_attention_mask``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -34,14 +35,9 @@ from ..ops.losses import IGNORE_INDEX, cross_entropy
 from ..outputs import Seq2SeqLMOutput
 from . import bert as _bert
 from .base import GenerationMixin, PreTrainedModel
-from .bert_generation import (
-    BertGenerationDecoder,
-    BertGenerationEncoder,
-    config_from_dict,
-    init_param,
-    warm_start_tensors,
-)
+from .bert_generation import BertGenerationDecoder, BertGenerationEncoder, config_from_dict, warm_start_tensors
 from .bert_models import BertLMHeadModel, BertModel, record_loss
+from .init import generator, init_weights
 from .params import Params
 from .roberta import RobertaConfig, RobertaForCausalLM, RobertaModel
 
@@ -63,7 +59,7 @@ class EncoderDecoderConfig:
     bos_token_id: Optional[int] = None
     eos_token_id: Any = None
     tie_encoder_decoder: bool = False
-    model_type: str = "encoder-decoder"
+    model_type: ClassVar[str] = "encoder-decoder"
     is_encoder_decoder: bool = True
     extra: dict = field(default_factory=dict, repr=False)
 
@@ -72,6 +68,7 @@ class EncoderDecoderConfig:
         if not isinstance(data.get("encoder"), dict) or not isinstance(data.get("decoder"), dict):
             raise ConfigError("an encoder-decoder config.json needs nested 'encoder' and 'decoder' objects")
         known = {f.name for f in dataclasses.fields(cls)} - {"encoder", "decoder", "extra"}
+        data = {k: v for k, v in data.items() if k != "model_type"}
         cfg = cls(
             encoder=sub_config_from_dict(data["encoder"]),
             decoder=sub_config_from_dict(data["decoder"]),
@@ -82,8 +79,32 @@ class EncoderDecoderConfig:
         return cfg
 
     @classmethod
-    def from_pretrained(cls, path):
-        return cls.from_dict(read_config_json(path))
+    def from_pretrained(cls, path, **overrides):
+        cfg = cls.from_dict(read_config_json(path))
+        if overrides:
+            cfg.update(**overrides)
+        return cfg
+
+    def update(self, **values):
+        """Set top-level fields (token ids), as ``from_pretrained(path, decoder_start_token_id=101)``;
+        ``encoder_<field>`` / ``decoder_<field>`` set the sub-configs' fields."""
+        names = {f.name for f in dataclasses.fields(self)} - {"encoder", "decoder", "extra"}
+        sub = {"encoder": {}, "decoder": {}}
+        for key, value in values.items():
+            side = next((s for s in sub if key.startswith(s + "_")), None)
+            if side is not None and key not in names:
+                sub[side][key[len(side) + 1:]] = value
+            elif key in names:
+                setattr(self, key, value)
+            elif key in self.extra:
+                self.extra[key] = value
+            else:
+                raise ConfigError(f"EncoderDecoderConfig has no field {key!r}; fields are {sorted(names)}, and "
+                                  "encoder_<field> / decoder_<field> set the encoder's / decoder's")
+        for side, vals in sub.items():
+            if vals:
+                getattr(self, side).update(**vals)
+        self.validate()
 
     @classmethod
     def from_encoder_decoder_configs(cls, encoder_config, decoder_config, **kwargs):
@@ -116,7 +137,9 @@ class EncoderDecoderConfig:
         return self.encoder.hidden_size != self.decoder.hidden_size
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("encoder", "decoder", "extra")}
+        d = {"model_type": self.model_type}
+        d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("encoder", "decoder", "extra")})
         d.update(self.extra)
         d["encoder"] = self.encoder.to_dict()
         d["decoder"] = self.decoder.to_dict()
@@ -125,14 +148,14 @@ class EncoderDecoderConfig:
 
 def sub_config_from_dict(data: dict, overrides=None):
     """The encoder's or decoder's config from its dict, by ``model_type`` (bert, bert-generation, roberta)."""
-    kind = {**data, **(overrides or {})}.get("model_type", "bert")
+    kind = data.get("model_type", "bert")
     if kind not in ENCODER_CLASSES:
         raise ConfigError(
             f"model_type={kind!r} is not supported in an encoder-decoder; refimpl builds them from "
             f"{sorted(ENCODER_CLASSES)} models"
         )
     if kind == "roberta":
-        return RobertaConfig.from_dict({**data, **(overrides or {})})
+        return RobertaConfig.from_dict(data, **(overrides or {}))
     return config_from_dict(data, overrides)
 
 
@@ -159,23 +182,77 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
     config_class = EncoderDecoderConfig
     is_encoder_decoder = True
 
-    def __init__(self, config, encoder, decoder, proj_params=None, xp=np, dtype=np.float32, load_report=None,
-                 kernels=None):
+    def __init__(self, config=None, encoder=None, decoder=None, proj_params=None, xp=None, dtype=None,
+                 load_report=None, kernels=None, *, seed=None, backend=None):
+        """transformers' three ways, plus what loading passes:
+
+        - ``EncoderDecoderModel(encoder=enc, decoder=dec)``: two refimpl models (an encoder class, and a
+          decoder class with ``is_decoder`` and ``add_cross_attention``) on one backend, dtype and kernel set;
+          the config is ``EncoderDecoderConfig.from_encoder_decoder_configs`` of theirs;
+        - ``EncoderDecoderModel(config)``: both built with new weights (``seed=``, ``backend=``, ``dtype=``);
+        - ``EncoderDecoderModel(config, encoder=enc)`` (or ``decoder=``): the other one new.
+        ``enc_to_dec_proj`` (hidden sizes differ) is new unless ``proj_params`` are given: nn.Linear's
+        default initialisation (refimpl.models.init)."""
+        if config is None:
+            if encoder is None or decoder is None:
+                raise ConfigError("EncoderDecoderModel needs a config, or both encoder= and decoder= models")
+            config = EncoderDecoderConfig.from_encoder_decoder_configs(copy.deepcopy(encoder.config),
+                                                                       copy.deepcopy(decoder.config))
+        rng = generator(seed)
+        new = {"backend": backend or "numpy", "dtype": dtype or "float32", "kernels": kernels}
+        if encoder is None:
+            encoder = ENCODER_CLASSES[config.encoder.model_type](config.encoder, seed=_child_seed(rng), **new)
+        if decoder is None:
+            decoder = DECODER_CLASSES[config.decoder.model_type](config.decoder, seed=_child_seed(rng), **new)
+        self._check_parts(config, encoder, decoder)
+        if proj_params is None:
+            proj_params = {}
+            if config.needs_projection:
+                host = init_weights(_projection_shapes(config), config.decoder.initializer_range, rng)
+                proj_params = {k: encoder.xp.asarray(v, dtype=encoder.dtype) for k, v in host.items()}
+                load_report = {**(load_report or {}), "initialized": sorted(host)}
         params = {f"encoder.{k}": v for k, v in encoder.params.items()}
         params.update({f"decoder.{k}": v for k, v in decoder.params.items()})
-        params.update(proj_params or {})
-        if encoder.kernels.name != decoder.kernels.name:
-            raise ConfigError(f"encoder and decoder run different kernel sets ({encoder.kernels.name!r}, "
-                              f"{decoder.kernels.name!r}); load both with the same kernels=")
-        super().__init__(config, params, xp=xp, dtype=dtype, load_report=load_report,
+        params.update(proj_params)
+        super().__init__(config, params, xp=encoder.xp, dtype=encoder.dtype, load_report=load_report,
                          kernels=encoder.kernels if kernels is None else kernels)
         self.encoder = encoder
         self.decoder = decoder
 
+    @staticmethod
+    def _check_parts(config, encoder, decoder):
+        """The encoder and decoder fit each other and the config (clear errors, not a failure mid-forward)."""
+        if type(encoder) not in ENCODER_CLASSES.values():
+            raise ConfigError(f"encoder must be one of {[c.__name__ for c in ENCODER_CLASSES.values()]} (a model "
+                              f"without an LM head, as transformers requires), got {type(encoder).__name__}")
+        if type(decoder) not in DECODER_CLASSES.values():
+            raise ConfigError(f"decoder must be one of {[c.__name__ for c in DECODER_CLASSES.values()]}, "
+                              f"got {type(decoder).__name__}")
+        if not (decoder.config.is_decoder and decoder.config.add_cross_attention):
+            raise ConfigError(
+                f"the decoder {type(decoder).__name__} was built without cross-attention (is_decoder="
+                f"{decoder.config.is_decoder}, add_cross_attention={decoder.config.add_cross_attention}); load it "
+                "with from_pretrained(dir, is_decoder=True, add_cross_attention=True, init_missing=True) "
+                "(BertGenerationDecoder warm-starts them from a BERT checkpoint by itself)"
+            )
+        for side, model in (("encoder", encoder), ("decoder", decoder)):
+            if model.config.to_dict() != getattr(config, side).to_dict():
+                mine, given = model.config.to_dict(), getattr(config, side).to_dict()
+                keys = sorted(k for k in set(mine) | set(given) if mine.get(k) != given.get(k))
+                raise ConfigError(f"the {side} model's config differs from config.{side} in {keys}; pass the "
+                                  f"models alone (EncoderDecoderModel(encoder=..., decoder=...)) or a matching config")
+        if encoder.xp is not decoder.xp or encoder.dtype != decoder.dtype:
+            raise ConfigError(f"encoder and decoder must share backend and dtype (encoder {encoder.dtype} on "
+                              f"{encoder.xp.__name__}, decoder {decoder.dtype} on {decoder.xp.__name__}); load both "
+                              "with the same dtype= and backend=")
+        if encoder.kernels.name != decoder.kernels.name:
+            raise ConfigError(f"encoder and decoder run different kernel sets ({encoder.kernels.name!r}, "
+                              f"{decoder.kernels.name!r}); load both with the same kernels=")
+
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels=None):
+                     kernels=None, init_missing=False, seed=None):
         groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}
         for name, arr in tensors.items():
             prefix = next((p for p in groups if name.startswith(p)), None)
@@ -187,20 +264,18 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
             groups[prefix][name if prefix == "enc_to_dec_proj." else name[len(prefix):]] = arr
         enc_cls = ENCODER_CLASSES[config.encoder.model_type]
         dec_cls = DECODER_CLASSES[config.decoder.model_type]
+        rng = generator(seed) if init_missing else None
         encoder = enc_cls.from_tensors(config.encoder, groups["encoder."], dtype, backend, where=f"{where} [encoder.*]",
-                                       kernels=kernels)
+                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng))
         decoder = dec_cls.from_tensors(config.decoder, groups["decoder."], dtype, backend, where=f"{where} [decoder.*]",
-                                       kernels=kernels)
+                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng))
         proj = cls._projection(config, groups["enc_to_dec_proj."], encoder.xp, encoder.dtype, where)
         report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
-        return cls(config, encoder, decoder, proj, xp=encoder.xp, dtype=encoder.dtype, load_report=report)
+        return cls(config, encoder, decoder, proj, load_report=report)
 
     @staticmethod
     def _projection(config, tensors, xp, dtype, where):
-        want = {}
-        if config.needs_projection:
-            want = {"enc_to_dec_proj.weight": (config.decoder.hidden_size, config.encoder.hidden_size),
-                    "enc_to_dec_proj.bias": (config.decoder.hidden_size,)}
+        want = _projection_shapes(config)
         if set(tensors) != set(want):
             raise CheckpointError(
                 f"{where}: enc_to_dec_proj tensors {sorted(tensors)} do not match the config, which needs "
@@ -213,17 +288,23 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         return {k: xp.asarray(v, dtype=dtype) for k, v in tensors.items()}
 
     @classmethod
-    def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path,
-                                        dtype="float32", backend="numpy", seed=0, kernels=None, **kwargs):
-        """Warm start from two checkpoint directories, as transformers does.
+    def from_encoder_decoder_pretrained(cls, encoder_pretrained_model_name_or_path=None,
+                                        decoder_pretrained_model_name_or_path=None, dtype="float32",
+                                        backend="numpy", seed=0, kernels=None, encoder_model=None,
+                                        decoder_model=None, **kwargs):
+        """Warm start from two checkpoint directories (or loaded models), as transformers does.
 
         The encoder is loaded as its base model (``is_decoder`` / ``add_cross_attention`` forced off); the
         decoder as a causal LM with ``is_decoder`` and ``add_cross_attention`` forced on. Tensors the
-        decoder checkpoint lacks (cross-attention, the LM head's transform and bias, ``enc_to_dec_proj``)
-        are initialised from a numpy normal seeded with ``seed`` (LayerNorm 1/0, biases 0) and listed in
-        ``load_report["decoder"]["initialized"]``; dropped tensors (pooler, token types of BertGeneration,
-        other heads, a RoBERTa encoder checkpoint's ``lm_head.*``) in ``["ignored"]``. A RoBERTa decoder
-        maps its names through BERT's warm start (``RobertaForCausalLM.warm_start_tensors``).
+        decoder checkpoint lacks (cross-attention, the LM head's transform and bias) are initialised from
+        a numpy normal seeded with ``seed`` (LayerNorm 1/0, biases 0) and listed in
+        ``load_report["decoder"]["initialized"]``, ``enc_to_dec_proj`` (hidden sizes differ) as nn.Linear's
+        default; dropped tensors (pooler, token types of BertGeneration, other heads, a RoBERTa encoder
+        checkpoint's ``lm_head.*``) in ``["ignored"]``. A RoBERTa decoder maps its names through BERT's
+        warm start (``RobertaForCausalLM.warm_start_tensors``).
+        encoder_model / decoder_model: an already loaded refimpl model used as it is, instead of a directory
+        (transformers' ``encoder_model=`` / ``decoder_model=``); a decoder model must already have
+        cross-attention.
         kwargs: ``encoder_<field>`` / ``decoder_<field>`` override the encoder / decoder configs; other
         keys (``pad_token_id``, ``decoder_start_token_id``, ``bos_token_id``, ``eos_token_id``) set the
         top-level config (transformers would read ``decoder_start_token_id`` as a decoder field
@@ -235,38 +316,59 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         unknown = [k for k in kwargs if not k.startswith(("encoder_", "decoder_"))]
         if unknown:
             raise InputError(f"unknown arguments {unknown}; use encoder_<field>, decoder_<field> or {_TOP_LEVEL_TOKENS}")
-        enc_over.update(is_decoder=False, add_cross_attention=False)
-        dec_over.update(is_decoder=True, add_cross_attention=True)
-        enc_cfg = sub_config_from_dict(read_config_json(encoder_pretrained_model_name_or_path), enc_over)
-        dec_cfg = sub_config_from_dict(read_config_json(decoder_pretrained_model_name_or_path), dec_over)
-        config = EncoderDecoderConfig(encoder=enc_cfg, decoder=dec_cfg, **top)
-        config.validate()
-
-        enc_cls = ENCODER_CLASSES[enc_cfg.model_type]
-        dec_cls = DECODER_CLASSES[dec_cfg.model_type]
-        enc_tensors, enc_files = load_checkpoint_tensors(encoder_pretrained_model_name_or_path)
-        encoder = enc_cls.from_tensors(enc_cfg, enc_tensors, dtype, backend, files=enc_files,
-                                       where=str(encoder_pretrained_model_name_or_path), kernels=kernels)
-        dec_tensors, _ = load_checkpoint_tensors(decoder_pretrained_model_name_or_path)
-        shapes = dec_cls.param_shapes(dec_cfg)
-        if hasattr(dec_cls, "warm_start_tensors"):  # a family with its own names (RoBERTa)
-            mapped, report = dec_cls.warm_start_tensors(shapes, dec_tensors, dec_cfg.initializer_range, seed)
+        for side, path, model, over in (("encoder", encoder_pretrained_model_name_or_path, encoder_model, enc_over),
+                                        ("decoder", decoder_pretrained_model_name_or_path, decoder_model, dec_over)):
+            if (path is None) == (model is None):
+                raise InputError(f"give exactly one of {side}_pretrained_model_name_or_path (a directory) or "
+                                 f"{side}_model (a loaded refimpl model)")
+            if model is not None and over:
+                raise InputError(f"{side}_<field> overrides {sorted(over)} apply to a directory being loaded; "
+                                 f"{side}_model= is used as it is")
+        if encoder_model is not None:
+            encoder = encoder_model
         else:
-            mapped, report = warm_start_tensors(shapes, dec_tensors, "bert.", dec_cfg.initializer_range, seed)
-        decoder = dec_cls.from_tensors(dec_cfg, mapped, dtype, backend,
-                                       where=f"{decoder_pretrained_model_name_or_path} (warm start)", kernels=kernels)
+            encoder = cls._warm_encoder(encoder_pretrained_model_name_or_path, enc_over, dtype, backend, kernels)
+        if decoder_model is not None:
+            decoder = decoder_model
+        else:
+            decoder = cls._warm_decoder(decoder_pretrained_model_name_or_path, dec_over, dtype, backend, kernels, seed)
+        config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config, **top)
+        cls._check_parts(config, encoder, decoder)
+        config.validate()
+        proj = None
+        if config.needs_projection:
+            host = init_weights(_projection_shapes(config), decoder.config.initializer_range,
+                                np.random.default_rng(seed + 1))
+            proj = {k: encoder.xp.asarray(v, dtype=encoder.dtype) for k, v in host.items()}
+            decoder.load_report["initialized"] = decoder.load_report.get("initialized", []) + sorted(proj)
+        report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
+        return cls(config, encoder, decoder, proj or {}, load_report=report)
+
+    @staticmethod
+    def _warm_encoder(path, overrides, dtype, backend, kernels):
+        """The encoder of a warm start: the checkpoint's base model, never a decoder."""
+        cfg = sub_config_from_dict(read_config_json(path), {**overrides, "is_decoder": False,
+                                                            "add_cross_attention": False})
+        tensors, files = load_checkpoint_tensors(path)
+        return ENCODER_CLASSES[cfg.model_type].from_tensors(cfg, tensors, dtype, backend, files=files,
+                                                            where=str(path), kernels=kernels)
+
+    @staticmethod
+    def _warm_decoder(path, overrides, dtype, backend, kernels, seed):
+        """The decoder of a warm start: a causal LM with cross-attention, new tensors initialised (seeded)."""
+        cfg = sub_config_from_dict(read_config_json(path), {**overrides, "is_decoder": True,
+                                                            "add_cross_attention": True})
+        dec_cls = DECODER_CLASSES[cfg.model_type]
+        tensors, _ = load_checkpoint_tensors(path)
+        shapes = dec_cls.param_shapes(cfg)
+        if hasattr(dec_cls, "warm_start_tensors"):  # a family with its own names (RoBERTa)
+            mapped, report = dec_cls.warm_start_tensors(shapes, tensors, cfg.initializer_range, seed)
+        else:
+            mapped, report = warm_start_tensors(shapes, tensors, "bert.", cfg.initializer_range, seed)
+        decoder = dec_cls.from_tensors(cfg, mapped, dtype, backend, where=f"{path} (warm start)", kernels=kernels)
         decoder.load_report["ignored"] = sorted(set(decoder.load_report.get("ignored", [])) | set(report["ignored"]))
         decoder.load_report["initialized"] = report["initialized"]
-        proj = {}
-        if config.needs_projection:
-            rng = np.random.default_rng(seed + 1)
-            shapes = {"enc_to_dec_proj.bias": (dec_cfg.hidden_size,),
-                      "enc_to_dec_proj.weight": (dec_cfg.hidden_size, enc_cfg.hidden_size)}
-            proj = {k: init_param(k, s, dec_cfg.initializer_range, rng) for k, s in sorted(shapes.items())}
-            decoder.load_report["initialized"] += sorted(proj)
-        proj = {k: encoder.xp.asarray(v, dtype=encoder.dtype) for k, v in proj.items()}
-        report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
-        return cls(config, encoder, decoder, proj, xp=encoder.xp, dtype=encoder.dtype, load_report=report)
+        return decoder
 
     # -- forward -----------------------------------------------------------------------------------
     def encode(self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None,
@@ -300,7 +402,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                  encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
-                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=True,
+                 labels=None, use_cache=None, output_attentions=None, output_hidden_states=None,
                  recorder=None):
         ops = self._ops(recorder)
         if encoder_outputs is None:
@@ -347,6 +449,19 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
     def get_decoder(self):
         return self.decoder
+
+
+def _projection_shapes(config):
+    """enc_to_dec_proj's parameters: none when the hidden sizes agree."""
+    if not config.needs_projection:
+        return {}
+    return {"enc_to_dec_proj.weight": (config.decoder.hidden_size, config.encoder.hidden_size),
+            "enc_to_dec_proj.bias": (config.decoder.hidden_size,)}
+
+
+def _child_seed(rng):
+    """A seed for a sub-model's own generator, drawn from ``rng`` (so one seed decides the whole model)."""
+    return int(rng.integers(2**63))
 
 
 def _scoped(ops, prefix):

@@ -32,11 +32,11 @@ uses the RoBERTa positions above.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from ..backend import array_module as _xp
 from ..checkpoint import rename_legacy
-from ..config import BertConfig, read_config_json
+from ..config import BertConfig
 from ..errors import ConfigError
 from ..ops.losses import cross_entropy
 from ..outputs import CausalLMOutputWithCrossAttentions, MaskedLMOutput
@@ -63,7 +63,7 @@ class RobertaConfig(BertConfig):
     layer_norm_eps 1e-5; the class defaults below are transformers' (512, 2, 1e-12), as its RobertaConfig.
     """
 
-    model_type: str = "roberta"
+    model_type: ClassVar[str] = "roberta"
     vocab_size: int = 50265
     pad_token_id: Optional[int] = 1  # also padding_idx of the positions
     bos_token_id: Optional[int] = 0
@@ -165,41 +165,12 @@ class _RobertaBase(_BertBase):
     config_class = RobertaConfig
     base_model_prefix = "roberta"
     with_pooler = False
+    # both embeddings have padding_idx = pad_token_id in transformers' RobertaEmbeddings
+    padding_embeddings = ("embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight")
 
     @classmethod
     def param_shapes(cls, config):
         return bert_shapes(config, "roberta.", cls.with_pooler)
-
-    @classmethod
-    def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, **config_overrides):
-        """Load a RoBERTa checkpoint directory. ``config_overrides`` set config fields, as transformers'
-        ``from_pretrained(path, is_decoder=True)`` does (a cross-attention the checkpoint lacks is an
-        error here; warm-start it with ``EncoderDecoderModel.from_encoder_decoder_pretrained``)."""
-        if config is None:
-            config = RobertaConfig.from_dict({**read_config_json(path), **config_overrides})
-        elif config_overrides:
-            config = RobertaConfig.from_dict({**config.to_dict(), **config_overrides})
-        return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels)
-
-    @classmethod
-    def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels=None):
-        """Strict loading (refimpl.models.base), plus what transformers drops silently for RoBERTa: the
-        LM head (``lm_head.*``) loaded into a class without one, and the pooler into a class without one.
-        Both are listed in ``load_report["ignored"]``."""
-        expected = cls.param_shapes(config)
-        has_head = any(k.startswith("lm_head.") for k in expected)
-        has_pooler = any(".pooler." in f".{k}" for k in expected)
-
-        def unused(name):
-            return ((name.startswith("lm_head.") and not has_head)
-                    or (name.startswith(("pooler.", "roberta.pooler.")) and not has_pooler))
-
-        dropped = sorted(k for k in tensors if unused(k))
-        model = super().from_tensors(config, {k: v for k, v in tensors.items() if not unused(k)}, dtype=dtype,
-                                     backend=backend, files=files, where=where, kernels=kernels)
-        model.load_report["ignored"] = model.load_report.get("ignored", []) + dropped
-        return model
 
     def _default_position_ids(self, input_ids, batch, length, past):
         """RoBERTa's positions (module docstring) -> [B, S] from ids, [1, S] from inputs_embeds."""
@@ -236,7 +207,7 @@ class RobertaModel(_RobertaBase, BertModel):
     Output: ``BaseModelOutputWithPoolingAndCrossAttentions`` (last_hidden_state [B, S, D], pooler_output
     [B, D] or None when the checkpoint has no pooler, past_key_values, hidden_states, attentions,
     cross_attentions). The call is BertModel's (same inputs and outputs); RoBERTa's positions come from
-    ``_RobertaBase._default_position_ids``, its loading rules from ``_RobertaBase.from_tensors``.
+    ``_RobertaBase._default_position_ids``, its loading rules (a pooler or ``lm_head.*`` of another class ignored) from ``refimpl.models.base``.
     """
 
     with_pooler = True
@@ -265,7 +236,7 @@ class RobertaForCausalLM(_RobertaBase, GenerationMixin):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                  labels=None, past_key_values=None, use_cache=None, output_attentions=None,
-                 output_hidden_states=None, return_dict=True, recorder=None):
+                 output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         if labels is not None:
             use_cache = False
@@ -297,7 +268,7 @@ class RobertaForMaskedLM(_RobertaBase):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True, recorder=None):
+                 labels=None, output_attentions=None, output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
         out = self._run_bert(ops, Params(self.params, "roberta."), input_ids, attention_mask, token_type_ids,
                              position_ids, head_mask, inputs_embeds, encoder_hidden_states,

@@ -68,10 +68,12 @@ def test_bad_ids_and_masks(s2s):
         s2s.generate(ids.astype(float), max_new_tokens=2)
 
 
-def test_decoder_only_needs_is_decoder():
+def test_decoder_only_without_is_decoder_warns():
+    """transformers generates from a decoder class built without is_decoder (bidirectionally, with its
+    warning); so does refimpl (tokens checked against transformers in tests/test_generate_kwargs.py)."""
     model = tiny_decoder(0)
     model.config.is_decoder = False
-    with pytest.raises(ConfigError, match="is_decoder=True"):
+    with pytest.warns(UserWarning, match=r"add `is_decoder=True.`"):
         model.generate(np.array([[3, 4]]), max_new_tokens=2)
 
 

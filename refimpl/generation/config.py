@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 
 @dataclass
@@ -47,8 +48,11 @@ class GenerationConfig:
     decoder_start_token_id: Optional[int] = None
     output_scores: bool = False
     output_logits: bool = False
+    output_attentions: bool = False  # per step, every layer's attention probabilities (return_dict_in_generate)
+    output_hidden_states: bool = False  # per step, the L + 1 hidden states (return_dict_in_generate)
     return_dict_in_generate: bool = False
-    use_cache: bool = True
+    remove_invalid_values: bool = False  # InfNanRemoveLogitsProcessor: nan -> 0, +-inf -> float32 max / min
+    use_cache: bool = True  # False: every step runs the decoder over the whole sequence (no KV cache)
 
     @classmethod
     def field_names(cls):
@@ -56,12 +60,51 @@ class GenerationConfig:
 
     def update(self, **kwargs):
         names = set(self.field_names())
+        not_here = sorted(k for k in kwargs if k in NOT_IMPLEMENTED)
+        if not_here:
+            raise InputError(
+                "generate() options of transformers that refimpl does not implement: "
+                + "; ".join(f"{k}={kwargs[k]!r:.40} ({NOT_IMPLEMENTED[k][1]})" for k in not_here)
+            )
         unknown = sorted(k for k in kwargs if k not in names)
         if unknown:
             raise InputError(f"unknown generate() arguments {unknown}; known generation options: {sorted(names)}")
         for k, v in kwargs.items():
             setattr(self, k, v)
         return self
+
+    def check_effective(self, given):
+        """Options that would have no effect in the chosen mode (transformers' GenerationConfig.validate
+        "minor issues", which it only logs). ``given``: the names the caller passed to generate(): for
+        those an InputError, since an option that silently does nothing is a wrong answer waiting to
+        happen; values that came from a checkpoint's config files get a Python warning instead (hub
+        configs carry such values routinely, and transformers accepts them)."""
+        issues = []
+        if self.do_sample is False:
+            for name, default in (("temperature", 1.0), ("top_p", 1.0), ("top_k", 50)):
+                value = getattr(self, name)
+                if value is not None and value != default:
+                    issues.append((name, f"{name}={value!r} is only used when sampling: pass do_sample=True to "
+                                         f"sample, or drop {name}"))
+        if self.num_beams == 1:
+            if self.early_stopping is not False:
+                issues.append(("early_stopping", f"early_stopping={self.early_stopping!r} is only used by beam "
+                                                 "search: set num_beams > 1, or drop early_stopping"))
+            if self.length_penalty is not None and self.length_penalty != 1.0:
+                issues.append(("length_penalty", f"length_penalty={self.length_penalty!r} is only used by beam "
+                                                 "search: set num_beams > 1, or drop length_penalty"))
+        if self.return_dict_in_generate is not True:
+            for name in ("output_scores", "output_logits", "output_attentions", "output_hidden_states"):
+                if getattr(self, name) is True:
+                    issues.append((name, f"{name}=True needs return_dict_in_generate=True (generate returns only "
+                                         "the sequences otherwise)"))
+        for name, message in issues:
+            if name in given:
+                raise InputError(message)
+        loaded = [m for n, m in issues if n not in given]
+        if loaded:
+            warnings.warn("generation options from the model's config files that have no effect here: "
+                          + "; ".join(loaded), UserWarning, stacklevel=4)
 
     def validate(self):
         """The checks transformers makes (GenerationConfig.validate and the logits processors), as errors."""
@@ -91,6 +134,10 @@ class GenerationConfig:
             raise InputError(f"repetition_penalty={self.repetition_penalty!r} must be a float > 0 (1.0 disables it)")
         if not _is_number(self.length_penalty):
             raise InputError(f"length_penalty={self.length_penalty!r} must be a number")
+        for name in ("do_sample", "output_scores", "output_logits", "output_attentions", "output_hidden_states",
+                     "return_dict_in_generate", "remove_invalid_values", "use_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.do_sample:
             if not _is_number(self.temperature) or not self.temperature > 0:
                 raise InputError(
@@ -114,6 +161,58 @@ class GenerationConfig:
         if self.eos_token_id is None:
             return []
         return [int(t) for t in (self.eos_token_id if isinstance(self.eos_token_id, (list, tuple)) else [self.eos_token_id])]
+
+
+# transformers 4.57.6 generate() options refimpl does not implement: name -> (transformers' default, why).
+# Passed to generate() they raise InputError with the reason; set in a generation_config.json to anything
+# but the default they raise ConfigError (never silently ignored).
+NOT_IMPLEMENTED = {
+    "max_time": (None, "a wall-clock limit makes the output depend on the machine's speed; bound the length with "
+                       "max_new_tokens"),
+    "stop_strings": (None, "needs the tokenizer inside generate; refimpl generates ids: use eos_token_id"),
+    "min_p": (None, "min-p sampling is not implemented; use top_k / top_p"),
+    "typical_p": (1.0, "typical sampling is not implemented; use top_k / top_p"),
+    "epsilon_cutoff": (0.0, "epsilon sampling is not implemented; use top_k / top_p"),
+    "eta_cutoff": (0.0, "eta sampling is not implemented; use top_k / top_p"),
+    "encoder_repetition_penalty": (1.0, "not implemented; repetition_penalty is"),
+    "encoder_no_repeat_ngram_size": (0, "not implemented; no_repeat_ngram_size is"),
+    "renormalize_logits": (False, "not implemented (LogitNormalization)"),
+    "suppress_tokens": (None, "not implemented; bad_words_ids=[[id], ...] bans single tokens"),
+    "begin_suppress_tokens": (None, "not implemented"),
+    "sequence_bias": (None, "not implemented; bad_words_ids bans sequences"),
+    "exponential_decay_length_penalty": (None, "not implemented"),
+    "force_words_ids": (None, "constrained beam search is not implemented"),
+    "constraints": (None, "constrained beam search is not implemented"),
+    "num_beam_groups": (1, "group (diverse) beam search is not implemented"),
+    "diversity_penalty": (0.0, "group (diverse) beam search is not implemented"),
+    "penalty_alpha": (None, "contrastive search is not implemented"),
+    "dola_layers": (None, "DoLa decoding is not implemented"),
+    "guidance_scale": (None, "classifier-free guidance is not implemented"),
+    "watermarking_config": (None, "watermarking is not implemented"),
+    "token_healing": (False, "token healing is not implemented (needs a tokenizer)"),
+    "low_memory": (None, "sequential beam search is not implemented; beam search always runs batched"),
+    "cache_implementation": (None, "refimpl has one cache (refimpl.KVCache, preallocated); use use_cache=False "
+                                   "for none"),
+    "cache_config": (None, "refimpl has one cache (refimpl.KVCache)"),
+    "return_legacy_cache": (None, "refimpl has one cache (refimpl.KVCache)"),
+    "compile_config": (None, "there is nothing to compile in refimpl"),
+    "prefill_chunk_size": (None, "chunked prefill is not implemented"),
+    "prompt_lookup_num_tokens": (None, "assisted (prompt lookup) decoding is not implemented"),
+    "num_assistant_tokens": (20, "assisted decoding is not implemented"),
+    "assistant_model": (None, "assisted decoding is not implemented"),
+    "logits_processor": (None, "takes torch callables; refimpl's processors are listed in "
+                               "refimpl/generation/logits_process.py"),
+    "stopping_criteria": (None, "takes torch callables; use eos_token_id / max_new_tokens"),
+    "prefix_allowed_tokens_fn": (None, "not implemented; bad_words_ids bans tokens"),
+    "streamer": (None, "streaming is not implemented; generate returns when done"),
+    "synced_gpus": (None, "there is no multi-GPU generation in refimpl"),
+    "negative_prompt_ids": (None, "classifier-free guidance is not implemented"),
+    "inputs_embeds": (None, "generate takes token ids; embed through the ids"),
+    "past_key_values": (None, "generate builds its own KV cache; continuing from a given cache is not implemented"),
+    "decoder_inputs_embeds": (None, "generate takes token ids"),
+    "position_ids": (None, "generate derives positions from the attention mask, as transformers does"),
+    "head_mask": (None, "not passed through by generate; call the model's forward to use a head mask"),
+}
 
 
 def _is_number(x):
@@ -151,7 +250,9 @@ def resolve_generation_config(model, generation_config=None, kwargs=None) -> Gen
                 if getattr(base, k) == getattr(default, k):
                     setattr(base, k, v)
     base.update(**(kwargs or {}))
-    return base.validate()
+    base.validate()
+    base.check_effective({k for k, v in (kwargs or {}).items() if v is not None})
+    return base
 
 
 def load_generation_config(path) -> GenerationConfig:
@@ -164,4 +265,7 @@ def load_generation_config(path) -> GenerationConfig:
     for k, v in data.items():
         if k in GenerationConfig.field_names():
             setattr(gc, k, v)
+        elif k in NOT_IMPLEMENTED and v != NOT_IMPLEMENTED[k][0]:
+            raise ConfigError(f"{path} sets {k}={v!r}, which refimpl does not implement ({NOT_IMPLEMENTED[k][1]}); "
+                              f"remove it from the file (or set it to {NOT_IMPLEMENTED[k][0]!r}) to generate with refimpl")
     return gc

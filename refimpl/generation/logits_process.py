@@ -7,7 +7,7 @@ beam search). Rows R = batch x beams. Processors return a new array or modify ``
 caller owns it. The list and its order are transformers' ``_get_logits_processor``:
 
     repetition_penalty -> no_repeat_ngram -> bad_words -> min_length -> min_new_tokens -> forced_bos
-    -> forced_eos -> [sampling only] temperature -> top_k -> top_p
+    -> forced_eos -> remove_invalid_values -> [sampling only] temperature -> top_k -> top_p
 
 A banned token gets -inf, as in transformers.
 """
@@ -59,7 +59,9 @@ def no_repeat_ngram(n):
 
 def bad_words(bad_words_ids, eos_token_ids, vocab_size):
     """Ban each sequence in ``bad_words_ids``: a single token always; a longer one when the row ends with its
-    prefix (then its last token is banned). Single-token sequences equal to an eos token are dropped."""
+    prefix (then its last token is banned). Single-token sequences equal to an eos token are dropped.
+    A ban adds -inf to the score, as transformers does (so a +inf or nan score becomes nan, which
+    ``remove_invalid_values`` then turns into 0)."""
     seqs = [list(s) for s in bad_words_ids if not (len(s) == 1 and s[0] in eos_token_ids)]
     too_big = sorted({t for s in seqs for t in s if t >= vocab_size})
     if too_big:
@@ -68,16 +70,20 @@ def bad_words(bad_words_ids, eos_token_ids, vocab_size):
     multi = [s for s in seqs if len(s) > 1]
 
     def proc(ids, scores):
+        with np.errstate(invalid="ignore"):  # inf + -inf = nan on purpose (see above)
+            return _ban(ids, scores)
+
+    def _ban(ids, scores):
         xp = array_module(scores)
-        if single:
-            scores[:, xp.asarray(single)] = NEG_INF
+        if single:  # transformers adds a -inf bias (SequenceBiasLogitsProcessor): a +inf or nan score becomes nan
+            scores[:, xp.asarray(single)] += NEG_INF
         for s in multi:
             if len(s) > ids.shape[1]:
                 continue
             match = np.all(ids[:, ids.shape[1] - (len(s) - 1):] == np.asarray(s[:-1]), axis=1)
             rows = np.nonzero(match)[0]
             if rows.size:
-                scores[xp.asarray(rows), s[-1]] = NEG_INF
+                scores[xp.asarray(rows), s[-1]] += NEG_INF
         return scores
     return proc
 
@@ -116,6 +122,21 @@ def forced_eos(max_length, eos_token_ids):
         if ids.shape[1] == max_length - 1:
             scores[...] = NEG_INF
             scores[:, array_module(scores).asarray(eos_token_ids)] = 0
+        return scores
+    return proc
+
+
+def inf_nan_remove():
+    """transformers' InfNanRemoveLogitsProcessor (``remove_invalid_values=True``): nan -> 0, +inf -> the
+    dtype's largest finite value, -inf -> its most negative one (so a banned token gets finfo.min from
+    here on, not -inf; the warpers after it set -inf again)."""
+    def proc(ids, scores):
+        xp = array_module(scores)
+        info = np.finfo(scores.dtype)
+        bad_pos, bad_neg, nan = scores == xp.inf, scores == -xp.inf, xp.isnan(scores)
+        scores[nan] = 0.0
+        scores[bad_pos] = info.max
+        scores[bad_neg] = info.min
         return scores
     return proc
 
@@ -177,6 +198,8 @@ def build_processors(gc, prompt_length, vocab_size, eos_token_ids):
     if gc.forced_eos_token_id is not None:
         forced = gc.forced_eos_token_id
         procs.append(forced_eos(gc.max_length, list(forced) if isinstance(forced, (list, tuple)) else [forced]))
+    if gc.remove_invalid_values:
+        procs.append(inf_nan_remove())
     if gc.do_sample:
         keep = (len(eos_token_ids) + 1 if eos_token_ids else 2) if gc.num_beams > 1 else 1
         if gc.temperature is not None and gc.temperature != 1.0:

@@ -18,6 +18,14 @@ class GenerateOutput(ModelOutput):
     processed log-probabilities); scores: per step, processed scores [rows, V] (log-probabilities in beam
     search); logits: per step, raw logits [rows, V]; beam_indices [R, generated] (beam search: the flat row
     each generated token came from, -1 after the end); beam_trace: a dict of per-step arrays (see BeamTrace).
+
+    With output_attentions / output_hidden_states, transformers' fields (one entry per decoder call, each
+    the model's output of that call for every row R, before the beams are reordered; S = the tokens fed
+    in that call (the prompt first, then 1; without a cache the whole sequence), T = the keys attended):
+    decoder-only: ``attentions`` (per step, L arrays [R, N, S, T]), ``hidden_states`` (per step, L + 1
+    arrays [R, S, D]); encoder-decoder: ``encoder_attentions`` (L arrays [B, N, E, E], the encoder run once,
+    not repeated per beam), ``encoder_hidden_states`` (L + 1 arrays [B, E, D]), ``decoder_attentions``,
+    ``cross_attentions`` (per step, L arrays [R, N, S, E]), ``decoder_hidden_states``.
     """
 
     sequences: Any = None
@@ -25,6 +33,13 @@ class GenerateOutput(ModelOutput):
     scores: Optional[tuple] = None
     logits: Optional[tuple] = None
     beam_indices: Any = None
+    attentions: Optional[tuple] = None
+    hidden_states: Optional[tuple] = None
+    encoder_attentions: Optional[tuple] = None
+    encoder_hidden_states: Optional[tuple] = None
+    decoder_attentions: Optional[tuple] = None
+    cross_attentions: Optional[tuple] = None
+    decoder_hidden_states: Optional[tuple] = None
     beam_trace: Optional[dict] = None
     decoder_calls: Optional[int] = None  # decoder forward calls made (one per step)
 

@@ -24,11 +24,15 @@ draws the 2K candidates without replacement with the Gumbel-top-k trick, which h
 
 from __future__ import annotations
 
+import copy
+import inspect
+import warnings
+
 import numpy as np
 
 from ..backend import array_module, to_host
 from ..cache import KVCache
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from .config import resolve_generation_config
 from .logits_process import apply_processors, build_processors
 from .outputs import BeamTrace, GenerateOutput
@@ -39,10 +43,12 @@ BIG = np.float32(-1.0e9)  # transformers' "impossible" beam score
 # --- setup -----------------------------------------------------------------------------------------
 
 
-def _host_ids(value, name, vocab_size):
+def _host_ids(value, name, vocab_size, shape=None):
     arr = np.asarray(to_host(value))
     if arr.dtype.kind not in "iu" or arr.ndim != 2 or 0 in arr.shape:
         raise InputError(f"{name} must be integer ids of shape [batch, length] (non-empty), got {arr.dtype} {arr.shape}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise InputError(f"{name} has shape {arr.shape}, expected {tuple(shape)} like the input ids")
     if arr.min() < 0 or arr.max() >= vocab_size:
         raise InputError(f"{name} contains {int(arr[(arr < 0) | (arr >= vocab_size)][0])}, outside [0, {vocab_size})")
     return arr.astype(np.int64)
@@ -64,36 +70,69 @@ def _infer_mask(ids, pad, eos):
 
 
 class _Session:
-    """The decoder side of one ``generate`` call: the model, its KV cache, the masks; ``step`` runs one
-    decoder call and returns float32 logits of the last position [R, V]."""
+    """The decoder side of one ``generate`` call: the model, its KV cache (None with ``use_cache=False``),
+    the masks; ``step`` runs one decoder call and returns float32 logits of the last position [R, V].
 
-    def __init__(self, model, is_ed, cache, enc_mask, dec_mask, max_length, recorder=None):
+    call: what runs a step: the decoder of an encoder-decoder, the decoder-only model, or, for a decoder
+    class loaded without ``is_decoder``, a twin of it that runs its layers with the KV cache and a
+    bidirectional (non-causal) mask, which is what transformers 4.57.6 does there (see ``generate``).
+    token_types: [R, M] host or None: a decoder-only model's token types, the prompt's followed by its
+    last column repeated (transformers' ``_update_model_kwargs_for_generation``).
+    enc_hidden: [R, E, D] projected encoder states (encoder-decoder without a cache: the cross-attention
+    K/V are then computed at every step, as transformers does).
+    want_attentions / want_hidden: collect every step's attentions (and cross-attentions) / hidden states.
+    """
+
+    def __init__(self, model, is_ed, cache, enc_mask, dec_mask, max_length, recorder=None, *, call=None,
+                 bidirectional=False, token_types=None, enc_hidden=None, want_attentions=False, want_hidden=False):
         self.model, self.is_ed, self.cache = model, is_ed, cache
+        self.call = call if call is not None else (model.decoder if is_ed else model)
+        self.bidirectional = bidirectional
         self.recorder = recorder  # decoder calls record under step.{t}., the search's choices under step.{t}.search.
         self.enc_mask = enc_mask  # [R, E] host or None (encoder-decoder)
+        self.enc_hidden = enc_hidden
+        self.token_types = token_types
         self.mask = None  # [R, M] host: decoder / prompt mask, extended by ones each step
         if dec_mask is not None:
             self.mask = np.ones((dec_mask.shape[0], max_length), np.int64)
             self.mask[:, :dec_mask.shape[1]] = dec_mask
+        self.want_attentions, self.want_hidden = want_attentions, want_hidden
+        self.attentions, self.cross_attentions, self.hidden_states = [], [], []  # one entry per step
         self.calls = 0
 
     def step(self, ids, cur):
-        """ids [R, C] host (tokens so far; C = cur). Feeds the tokens the cache has not seen yet."""
-        new = ids[:, self.cache.length:cur]  # [R, S]: whole prompt first, then one token
+        """ids [R, C] host (tokens so far; C = cur). Feeds the tokens the cache has not seen yet (all of
+        them without a cache)."""
+        seen = self.cache.length if self.cache is not None else 0
+        new = ids[:, seen:cur]  # [R, S]: whole prompt first, then one token (without a cache: everything)
         mask = None if self.mask is None else self.mask[:, :cur]
         rec = None if self.recorder is None else self.recorder.scoped(f"step.{self.calls}.")
+        cached = self.cache is not None
+        flags = dict(output_attentions=self.want_attentions, output_hidden_states=self.want_hidden)
         if self.is_ed:
-            out = self.model.decoder(input_ids=new, attention_mask=mask, encoder_attention_mask=self.enc_mask,
-                                     past_key_values=self.cache, use_cache=True,
-                                     recorder=None if rec is None else rec.scoped("decoder."))
+            cross = {} if cached else {"encoder_hidden_states": self.enc_hidden}
+            out = self.call(input_ids=new, attention_mask=mask, encoder_attention_mask=self.enc_mask,
+                            past_key_values=self.cache, use_cache=cached,
+                            recorder=None if rec is None else rec.scoped("decoder."), **cross, **flags)
         else:
             # transformers' prepare_inputs_for_generation: positions = cumsum(mask) - 1, 1 at padding
             pos = np.cumsum(mask, axis=1) - 1
             pos[mask == 0] = 1
-            out = self.model(input_ids=new, attention_mask=mask, position_ids=pos[:, self.cache.length:cur],
-                             past_key_values=self.cache, use_cache=True, recorder=rec)
-        self.cache = out.past_key_values
+            extra = {} if self.token_types is None else {"token_type_ids": self.token_types[:, seen:cur]}
+            attend = mask
+            if self.bidirectional and cached:  # every new query sees every key not padded: [R, S, T]
+                attend = np.broadcast_to(mask[:, None, :], (mask.shape[0], new.shape[1], cur))
+            out = self.call(input_ids=new, attention_mask=attend, position_ids=pos[:, seen:cur],
+                            past_key_values=self.cache, use_cache=cached, recorder=rec, **extra, **flags)
+        if cached:
+            self.cache = out.past_key_values
         self.calls += 1
+        if self.want_attentions:
+            self.attentions.append(out.attentions)
+            if self.is_ed:
+                self.cross_attentions.append(out.cross_attentions)
+        if self.want_hidden:
+            self.hidden_states.append(out.hidden_states)
         logits = out.logits[:, -1, :]  # [R, V]
         # Processors may write into the result: a float32 model's logits are a fresh array that nothing
         # else holds (``out`` is dropped here), so no copy is needed; other dtypes are converted (a copy).
@@ -105,30 +144,65 @@ class _Session:
             self.recorder(f"step.{self.calls - 1}.search.{name}", array)
 
     def reorder(self, index):
-        self.cache = self.cache.reorder_rows_in_place(index)
+        if self.cache is not None:
+            self.cache = self.cache.reorder_rows_in_place(index)
 
 
-def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-             encoder_outputs=None, generation_config=None, seed=None, output_beam_trace=False, recorder=None,
-             **kwargs):
+def _accepts(model, name):
+    """Does ``model``'s forward take the keyword ``name``?"""
+    return name in inspect.signature(model.forward).parameters
+
+
+def _cached_bidirectional_twin(model):
+    """The same model (same parameters, no copy) with ``is_decoder`` set in a copy of its config, so that
+    its layers run with the KV cache; ``_Session`` gives it a bidirectional 3-D mask, so the attention is
+    the encoder's. This is transformers 4.57.6's generation from a decoder class built without
+    ``is_decoder``: generate() hands it a DynamicCache, which its self-attention layers fill and read
+    although the model is an encoder (no causal mask)."""
+    twin = copy.copy(model)
+    twin.config = copy.copy(model.config)
+    twin.config.is_decoder = True
+    return twin
+
+
+def generate(model, inputs=None, *, input_ids=None, attention_mask=None, token_type_ids=None,
+             decoder_input_ids=None, decoder_attention_mask=None, encoder_outputs=None, generation_config=None,
+             seed=None, output_beam_trace=False, recorder=None, **kwargs):
     """Generate token ids, with transformers' keyword names and defaults (see config.py for precedence).
 
-    model: an EncoderDecoderModel, or a decoder (BertLMHeadModel / BertGenerationDecoder with
-    ``is_decoder``). inputs: ids [B, S] — the encoder input, or the decoder-only prompt (left-padded).
+    model: an EncoderDecoderModel, or a decoder-only LM (BertLMHeadModel, RobertaForCausalLM,
+    BertGenerationDecoder). inputs or input_ids= (not both): ids [B, S] — the encoder input, or the
+    decoder-only prompt (left-padded). token_type_ids [B, S]: the encoder's (encoder-decoder), or the
+    prompt's (decoder-only; each new token gets the prompt's last type, as in transformers).
     Returns the sequences [B * num_return_sequences, C] (host int64) or, with return_dict_in_generate, a
     :class:`GenerateOutput` (sequences, sequences_scores when output_scores and beam search, scores,
-    logits, beam_indices, and ``beam_trace`` when ``output_beam_trace``).
+    logits, beam_indices, ``beam_trace`` when ``output_beam_trace``; with output_attentions /
+    output_hidden_states, transformers' per-step fields: ``attentions`` / ``hidden_states`` for a
+    decoder-only model, ``encoder_attentions``, ``encoder_hidden_states``, ``decoder_attentions``,
+    ``cross_attentions``, ``decoder_hidden_states`` for an encoder-decoder).
+    A decoder-only class loaded without ``is_decoder`` generates as transformers 4.57.6 does (with its
+    warning): bidirectional attention, and with use_cache (the default) the KV cache — the prompt's
+    tokens attend to each other both ways, each new token to everything before it.
     recorder: a ``refimpl.Recorder`` (or the one ``refimpl.record(model)`` installed) that receives the
     encoder's intermediates, every decoder call's under ``step.{t}.`` and the search's choices.
     """
+    if input_ids is not None:
+        if inputs is not None:
+            raise InputError(
+                "the input ids were given twice, as inputs (the first argument) and as input_ids=; pass one of them"
+            )
+        inputs = input_ids
     if recorder is None:
         recorder = model.__dict__.get("_recorder")
     is_ed = bool(getattr(model, "is_encoder_decoder", False))
     dcfg = model.decoder.config if is_ed else model.config
-    if not is_ed and not dcfg.is_decoder:
-        raise ConfigError(
-            f"{type(model).__name__} can only generate as a decoder: load it with is_decoder=True in its config"
-        )
+    for longer, total in (("max_new_tokens", "max_length"), ("min_new_tokens", "min_length")):
+        if kwargs.get(longer) is not None and kwargs.get(total) is not None:
+            raise InputError(
+                f"both {longer}={kwargs[longer]!r} and {total}={kwargs[total]!r} were given; pass one: {longer} "
+                f"counts the tokens to add, {total} the whole length (prompt included). transformers would use "
+                f"{longer} and ignore {total}"
+            )
     explicit_max_length = "max_length" in kwargs and kwargs["max_length"] is not None
     gc = resolve_generation_config(model, generation_config, kwargs)
     xp = model.xp
@@ -136,10 +210,21 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
     eos = gc.eos_list()
     pad = gc.pad_token_id if gc.pad_token_id is not None else (eos[0] if eos else None)
     expand = max(gc.num_beams, gc.num_return_sequences)
+    want_attentions = gc.return_dict_in_generate and gc.output_attentions
+    want_hidden = gc.return_dict_in_generate and gc.output_hidden_states
+    bidirectional = not is_ed and not dcfg.is_decoder
+    if bidirectional:
+        warnings.warn(
+            f"If you want to use `{type(model).__name__}` as a standalone, add `is_decoder=True.` (transformers' "
+            "warning). Generating as transformers 4.57.6 does for this config: bidirectional attention"
+            + (", the prompt's keys and values cached" if gc.use_cache else ", the whole sequence at every step"),
+            UserWarning, stacklevel=3,
+        )
 
     # --- inputs: decoder ids [B, L0], encoder side -------------------------------------------------
-    enc_mask = dec_mask = None
-    cross = None
+    enc_mask = dec_mask = token_types = None
+    cross = enc_hidden = None
+    encoder_record = None
     if is_ed:
         start = gc.decoder_start_token_id if gc.decoder_start_token_id is not None else gc.bos_token_id
         if start is None:
@@ -149,19 +234,43 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
             )
         if encoder_outputs is None:
             if inputs is None:
-                raise InputError("give the encoder input ids (inputs) or encoder_outputs")
+                raise InputError("give the encoder input ids (inputs or input_ids=) or encoder_outputs")
             src = _host_ids(inputs, "inputs", model.encoder.config.vocab_size)
             enc_mask = (_host_mask(attention_mask, "attention_mask", src.shape) if attention_mask is not None
                         else _infer_mask(src, pad, eos))
-            encoder_outputs = model.encode(src, enc_mask, recorder=recorder)
-        elif attention_mask is not None:
-            enc_hidden = getattr(encoder_outputs, "last_hidden_state", encoder_outputs)
-            enc_mask = _host_mask(attention_mask, "attention_mask", enc_hidden.shape[:2])
+            types = {}
+            if token_type_ids is not None:
+                if not _accepts(model.encoder, "token_type_ids"):
+                    raise InputError(
+                        f"token_type_ids were given but the encoder ({type(model.encoder).__name__}) has no token type "
+                        "embeddings; drop token_type_ids (transformers ignores them there)"
+                    )
+                types["token_type_ids"] = _host_ids(token_type_ids, "token_type_ids", model.encoder.config.type_vocab_size,
+                                                    shape=src.shape)
+            # as transformers' _prepare_encoder_decoder_kwargs_for_generation: the encoder returns its
+            # attentions / hidden states when generation asks for them
+            encoder_outputs = model.encoder(input_ids=src, attention_mask=enc_mask,
+                                            output_attentions=gc.output_attentions,
+                                            output_hidden_states=gc.output_hidden_states,
+                                            recorder=None if recorder is None else recorder.scoped("encoder."), **types)
+        else:
+            if token_type_ids is not None:
+                raise InputError("token_type_ids go to the encoder, but encoder_outputs were given (the encoder does "
+                                 "not run): drop token_type_ids or encoder_outputs")
+            if attention_mask is not None:
+                enc_hidden = getattr(encoder_outputs, "last_hidden_state", encoder_outputs)
+                enc_mask = _host_mask(attention_mask, "attention_mask", enc_hidden.shape[:2])
+        encoder_record = encoder_outputs
         enc_hidden = model.project(getattr(encoder_outputs, "last_hidden_state", encoder_outputs),
                                    recorder=recorder)  # [B, E, D]
         b = enc_hidden.shape[0]
-        keys, values = model.cross_kv(enc_hidden, recorder=recorder)  # once per generate, on B rows
-        cross = tuple(xp.repeat(k, expand, axis=0) for k in keys), tuple(xp.repeat(v, expand, axis=0) for v in values)
+        if gc.use_cache:
+            keys, values = model.cross_kv(enc_hidden, recorder=recorder)  # once per generate, on B rows
+            cross = (tuple(xp.repeat(k, expand, axis=0) for k in keys),
+                     tuple(xp.repeat(v, expand, axis=0) for v in values))
+            enc_hidden = None
+        else:
+            enc_hidden = xp.repeat(enc_hidden, expand, axis=0)  # [R, E, D]: cross K/V at every step
         if decoder_input_ids is None:
             ids = np.full((b, 1), start, np.int64)
         else:
@@ -177,18 +286,29 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
     else:
         if inputs is None:
             if gc.bos_token_id is None:
-                raise InputError("give a prompt (inputs) or set bos_token_id to start from it")
+                raise InputError("give a prompt (inputs or input_ids=) or set bos_token_id to start from it")
             ids = np.full((1, 1), gc.bos_token_id, np.int64)
         else:
             ids = _host_ids(inputs, "inputs", vocab)
         dec_mask = (_host_mask(attention_mask, "attention_mask", ids.shape) if attention_mask is not None
                     else _infer_mask(ids, pad, eos))
+        if token_type_ids is not None:
+            if not _accepts(model, "token_type_ids"):
+                raise InputError(
+                    f"token_type_ids were given but {type(model).__name__} has no token type embeddings; drop "
+                    "token_type_ids (transformers ignores them there)"
+                )
+            token_types = _host_ids(token_type_ids, "token_type_ids", dcfg.type_vocab_size, shape=ids.shape)
         b = ids.shape[0]
+    for name, value in (("decoder_input_ids", decoder_input_ids), ("decoder_attention_mask", decoder_attention_mask),
+                        ("encoder_outputs", encoder_outputs)):
+        if value is not None and not is_ed:
+            raise InputError(f"{name} is only used by an encoder-decoder; {type(model).__name__} is decoder-only "
+                             "(give the prompt as input_ids)")
     ids = np.repeat(ids, expand, axis=0)
     if dec_mask is not None:
         dec_mask = np.repeat(dec_mask, expand, axis=0)
     prompt_len = ids.shape[1]
-
     # --- lengths (transformers' _prepare_generated_length) -----------------------------------------
     if gc.max_new_tokens is not None:
         gc.max_length = gc.max_new_tokens + prompt_len
@@ -219,11 +339,23 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
         )
 
     rows = ids.shape[0]
-    cache = KVCache.allocate(xp, model.dtype, dcfg.num_hidden_layers, rows, dcfg.num_attention_heads,
-                             dcfg.head_size, gc.max_length - 1)
-    if cross is not None:
-        cache = cache.with_cross(*cross)
-    session = _Session(model, is_ed, cache, enc_mask, dec_mask, gc.max_length, recorder)
+    if token_types is not None:  # [R, M]: the prompt's types, then its last column for every new token
+        full = np.empty((b, gc.max_length), np.int64)
+        full[:, :prompt_len] = token_types
+        full[:, prompt_len:] = token_types[:, -1:]
+        token_types = np.repeat(full, expand, axis=0)
+    cache = None
+    if gc.use_cache:
+        cache = KVCache.allocate(xp, model.dtype, dcfg.num_hidden_layers, rows, dcfg.num_attention_heads,
+                                 dcfg.head_size, gc.max_length - 1)
+        if cross is not None:
+            cache = cache.with_cross(*cross)
+    call = None
+    if bidirectional and gc.use_cache:
+        call = _cached_bidirectional_twin(model)
+    session = _Session(model, is_ed, cache, enc_mask, dec_mask, gc.max_length, recorder, call=call,
+                       bidirectional=bidirectional, token_types=token_types, enc_hidden=enc_hidden,
+                       want_attentions=want_attentions, want_hidden=want_hidden)
     procs = build_processors(gc, prompt_len, vocab, eos)
     rng = np.random.default_rng(seed)
     if gc.num_beams > 1:
@@ -231,6 +363,18 @@ def generate(model, inputs=None, *, attention_mask=None, decoder_input_ids=None,
     else:
         out = _greedy_or_sample(session, ids, gc, procs, eos, pad, rng)
     out.decoder_calls = session.calls
+    if is_ed:
+        if want_attentions:
+            out.encoder_attentions = getattr(encoder_record, "attentions", None)
+            out.decoder_attentions, out.cross_attentions = tuple(session.attentions), tuple(session.cross_attentions)
+        if want_hidden:
+            out.encoder_hidden_states = getattr(encoder_record, "hidden_states", None)
+            out.decoder_hidden_states = tuple(session.hidden_states)
+    else:
+        if want_attentions:
+            out.attentions = tuple(session.attentions)
+        if want_hidden:
+            out.hidden_states = tuple(session.hidden_states)
     return out if gc.return_dict_in_generate else out.sequences
 
 

@@ -44,6 +44,8 @@ _EXPORTS = {
     "BertGenerationTokenizer": "refimpl.tokenizers",
     "RobertaTokenizer": "refimpl.tokenizers",
     "AutoTokenizer": "refimpl.tokenizers",
+    # pipelines
+    "pipeline": "refimpl.pipelines",
     # recording intermediates
     "record": "refimpl.recorder",
     "Recorder": "refimpl.recorder",

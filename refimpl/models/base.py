@@ -317,7 +317,7 @@ class PreTrainedModel:
     # -- inputs ------------------------------------------------------------------------------------
     def _ids(self, value, name, limit, what="ids"):
         """Validate integer ids [B, S] in [0, limit) on the host; return them on the model's backend."""
-        arr = np.asarray(to_host(value))
+        arr = host_array(value, name)
         if arr.dtype.kind not in "iu":
             if arr.dtype == object or arr.dtype.kind in "fcUSb":
                 raise InputTypeError(
@@ -342,7 +342,7 @@ class PreTrainedModel:
 
     def _mask(self, value, name, shape_options):
         """Validate a 0/1 mask whose shape is one of ``shape_options``; return it on the backend, model dtype."""
-        arr = np.asarray(to_host(value))
+        arr = host_array(value, name)
         if arr.dtype.kind not in "biuf":
             raise InputTypeError(f"{name} must be a numeric array of 0/1, got dtype {arr.dtype}")
         if tuple(arr.shape) not in [tuple(s) for s in shape_options]:
@@ -360,14 +360,31 @@ class PreTrainedModel:
         return arr.astype(self.dtype, copy=False)
 
 
+def host_array(value, name):
+    """``value`` (an array, nested lists, anything with ``__array__``) as a host numpy array, or an
+    InputError naming ``name`` when its rows have different lengths (a batch that was not padded)."""
+    try:
+        return np.asarray(to_host(value))
+    except ValueError:
+        lengths = [len(row) if hasattr(row, "__len__") else "scalar" for row in value] if hasattr(value, "__iter__") else []
+        raise InputError(
+            f"{name} is ragged: its rows have lengths {lengths[:8]}{' ...' if len(lengths) > 8 else ''}; pad the batch "
+            "to one length (tokenizer(texts, padding=True)) and pass the attention_mask the tokenizer returns"
+        ) from None
+
+
 def _token_rows(args, kwargs):
     """How many token rows a call works on: the size of ``input_ids`` (the first argument), else of
-    ``inputs_embeds`` without its last axis; None if neither is given."""
+    ``inputs_embeds`` without its last axis; None if neither is given (or the input is malformed: the
+    forward's checks then say how)."""
     ids = args[0] if args else kwargs.get("input_ids")
-    if ids is not None:
-        return int(np.prod(np.shape(ids)))
-    embeds = kwargs.get("inputs_embeds")
-    return int(np.prod(np.shape(embeds)[:-1])) if embeds is not None else None
+    try:
+        if ids is not None:
+            return int(np.prod(np.shape(ids)))
+        embeds = kwargs.get("inputs_embeds")
+        return int(np.prod(np.shape(embeds)[:-1])) if embeds is not None else None
+    except ValueError:
+        return None
 
 
 class GenerationMixin:

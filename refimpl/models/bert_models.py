@@ -30,7 +30,7 @@ from ..outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from .base import GenerationMixin, PreTrainedModel
+from .base import GenerationMixin, PreTrainedModel, host_array
 from .bert import bert_embeddings, decoder_stack, encoder_stack, lm_prediction_head, pooler, projection
 from .params import Params
 
@@ -274,7 +274,7 @@ class _BertBase(PreTrainedModel):
         cfg = self.config
         if head_mask is None:
             return [None] * cfg.num_hidden_layers
-        hm = np.asarray(to_host(head_mask))
+        hm = host_array(head_mask, "head_mask")
         n, layers = cfg.num_attention_heads, cfg.num_hidden_layers
         if hm.shape not in ((n,), (layers, n)):
             raise InputError(f"head_mask has shape {hm.shape}, expected ({n},) or ({layers}, {n})")
@@ -282,7 +282,7 @@ class _BertBase(PreTrainedModel):
 
     def _labels(self, labels, name, shape, limit=None, ignore=True):
         """Integer labels of ``shape`` in [0, limit) (or ``IGNORE_INDEX`` if ``ignore``), on the backend."""
-        arr = np.asarray(to_host(labels))
+        arr = host_array(labels, name)
         if arr.dtype.kind not in "iu":
             raise InputError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
         if tuple(arr.shape) != tuple(shape):
@@ -533,7 +533,7 @@ class BertForSequenceClassification(_BertBase):
 
     def _classification_loss(self, logits, labels):
         num_labels = self.config.num_labels
-        host = np.asarray(to_host(labels))
+        host = host_array(labels, "labels")
         problem = self.config.problem_type
         if problem is None:
             if num_labels == 1:
@@ -675,7 +675,7 @@ class BertForQuestionAnswering(_BertBase):
                                             hidden_states=out.hidden_states, attentions=out.attentions)
 
     def _positions(self, positions, name, b, s):
-        arr = np.asarray(to_host(positions))
+        arr = host_array(positions, name)
         if arr.dtype.kind not in "iu":
             raise InputError(f"{name} must hold integer positions, got dtype {arr.dtype}")
         arr = arr.reshape(-1) if arr.ndim > 1 else arr

@@ -34,7 +34,7 @@ from ..errors import CheckpointError, ConfigError, InputError
 from ..ops.losses import IGNORE_INDEX, cross_entropy
 from ..outputs import Seq2SeqLMOutput
 from . import bert as _bert
-from .base import GenerationMixin, PreTrainedModel
+from .base import GenerationMixin, PreTrainedModel, host_array
 from .bert_generation import BertGenerationDecoder, BertGenerationEncoder, config_from_dict, warm_start_tensors
 from .bert_models import BertLMHeadModel, BertModel, record_loss
 from .init import generator, init_weights
@@ -196,6 +196,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         if config is None:
             if encoder is None or decoder is None:
                 raise ConfigError("EncoderDecoderModel needs a config, or both encoder= and decoder= models")
+            self._check_classes(encoder, decoder)
             config = EncoderDecoderConfig.from_encoder_decoder_configs(copy.deepcopy(encoder.config),
                                                                        copy.deepcopy(decoder.config))
         rng = generator(seed)
@@ -219,22 +220,10 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         self.encoder = encoder
         self.decoder = decoder
 
-    @staticmethod
-    def _check_parts(config, encoder, decoder):
+    @classmethod
+    def _check_parts(cls, config, encoder, decoder):
         """The encoder and decoder fit each other and the config (clear errors, not a failure mid-forward)."""
-        if type(encoder) not in ENCODER_CLASSES.values():
-            raise ConfigError(f"encoder must be one of {[c.__name__ for c in ENCODER_CLASSES.values()]} (a model "
-                              f"without an LM head, as transformers requires), got {type(encoder).__name__}")
-        if type(decoder) not in DECODER_CLASSES.values():
-            raise ConfigError(f"decoder must be one of {[c.__name__ for c in DECODER_CLASSES.values()]}, "
-                              f"got {type(decoder).__name__}")
-        if not (decoder.config.is_decoder and decoder.config.add_cross_attention):
-            raise ConfigError(
-                f"the decoder {type(decoder).__name__} was built without cross-attention (is_decoder="
-                f"{decoder.config.is_decoder}, add_cross_attention={decoder.config.add_cross_attention}); load it "
-                "with from_pretrained(dir, is_decoder=True, add_cross_attention=True, init_missing=True) "
-                "(BertGenerationDecoder warm-starts them from a BERT checkpoint by itself)"
-            )
+        cls._check_classes(encoder, decoder)
         for side, model in (("encoder", encoder), ("decoder", decoder)):
             if model.config.to_dict() != getattr(config, side).to_dict():
                 mine, given = model.config.to_dict(), getattr(config, side).to_dict()
@@ -248,6 +237,23 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         if encoder.kernels.name != decoder.kernels.name:
             raise ConfigError(f"encoder and decoder run different kernel sets ({encoder.kernels.name!r}, "
                               f"{decoder.kernels.name!r}); load both with the same kernels=")
+
+    @staticmethod
+    def _check_classes(encoder, decoder):
+        """An encoder class without an LM head, a decoder class with cross-attention."""
+        if type(encoder) not in ENCODER_CLASSES.values():
+            raise ConfigError(f"encoder must be one of {[c.__name__ for c in ENCODER_CLASSES.values()]} (a model "
+                              f"without an LM head, as transformers requires), got {type(encoder).__name__}")
+        if type(decoder) not in DECODER_CLASSES.values():
+            raise ConfigError(f"decoder must be one of {[c.__name__ for c in DECODER_CLASSES.values()]}, "
+                              f"got {type(decoder).__name__}")
+        if not (decoder.config.is_decoder and decoder.config.add_cross_attention):
+            raise ConfigError(
+                f"the decoder {type(decoder).__name__} was built without cross-attention (is_decoder="
+                f"{decoder.config.is_decoder}, add_cross_attention={decoder.config.add_cross_attention}); load it "
+                "with from_pretrained(dir, is_decoder=True, add_cross_attention=True, init_missing=True) "
+                "(BertGenerationDecoder warm-starts them from a BERT checkpoint by itself)"
+            )
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -413,7 +419,7 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
 
         labels_host = None
         if labels is not None:
-            labels_host = np.asarray(to_host(labels))
+            labels_host = host_array(labels, "labels")
             if labels_host.dtype.kind not in "iu" or labels_host.ndim != 2:
                 raise InputError(f"labels must be integer ids of shape [batch, target_length], got {labels_host.dtype} {labels_host.shape}")
             if decoder_input_ids is None and decoder_inputs_embeds is None:

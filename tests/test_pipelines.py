@@ -268,3 +268,166 @@ def test_sentence_similarity_refuses_undeclared_modules(models, tmp_path):
         refimpl.pipeline("sentence-similarity", model=path)
     plain = refimpl.pipeline("sentence-similarity", model=models["base"])  # no modules.json: mean, no normalize
     assert (plain.pooling, plain.normalize) == (["mean"], False)
+
+
+# -- token-classification -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", [None, "none", "simple", "first", "average", "max"])
+def test_token_classification(models, strategy):
+    call = {} if strategy is None else {"aggregation_strategy": strategy}
+    theirs = hf_pipeline("token-classification", models["ner"], **call)
+    mine = refimpl.pipeline("ner", model=models["ner"], **call)
+    want, got = theirs(NER_TEXTS), mine(NER_TEXTS)
+    assert_same_records(got, want, f"token-classification {call}")
+    assert all(want), "the model must predict some non-O entities for the test to mean anything"
+    if strategy not in (None, "none"):
+        assert any(len(e["word"].split()) > 1 or "##" not in e["word"] for row in want for e in row)
+    assert_same_records(mine(NER_TEXTS[0]), theirs(NER_TEXTS[0]), "one input")
+
+
+@pytest.mark.parametrize("call", [dict(ignore_labels=[]), dict(ignore_labels=["O", "B-PER"], aggregation_strategy="simple"),
+                                  dict(grouped_entities=True), dict(grouped_entities=True, ignore_subwords=True)])
+def test_token_classification_options(models, call):
+    theirs = hf_pipeline("token-classification", models["ner"])
+    mine = refimpl.pipeline("token-classification", model=models["ner"])
+    with pytest.warns(UserWarning) if "grouped_entities" in call else _nothing():
+        want = theirs(NER_TEXTS[1], **call)
+    assert_same_records(mine(NER_TEXTS[1], **call), want, f"token-classification {call}")
+
+
+def test_token_classification_errors(models):
+    mine = refimpl.pipeline("token-classification", model=models["ner"])
+    with pytest.raises(refimpl.InputError, match="aggregation_strategy='longest'"):
+        mine(NER_TEXTS[0], aggregation_strategy="longest")
+    with pytest.raises(refimpl.InputError, match="is_split_into_words"):
+        mine(NER_TEXTS[0], is_split_into_words=True)
+    slow = refimpl.BertTokenizerLegacy.from_pretrained(models["ner"])
+    with pytest.raises(refimpl.InputError, match="Slow tokenizers cannot handle subwords"):
+        refimpl.pipeline("ner", model=models["ner"], tokenizer=slow, aggregation_strategy="first")
+
+
+# -- question-answering ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", [
+    dict(),
+    dict(top_k=3),
+    dict(top_k=5, max_answer_len=4),
+    dict(handle_impossible_answer=True, top_k=2),
+    dict(align_to_words=False, top_k=3),
+    dict(max_seq_len=40, doc_stride=12, top_k=3),  # the context split into overlapping windows
+    dict(max_seq_len=40, doc_stride=12, padding="max_length", handle_impossible_answer=True),
+    dict(max_seq_len=48, doc_stride=20, padding=True, top_k=2, align_to_words=False),
+])
+def test_question_answering(models, call):
+    theirs = hf_pipeline("question-answering", models["qa"])
+    mine = refimpl.pipeline("question-answering", model=models["qa"])
+    for q in QUESTIONS:
+        assert_same_records(mine(question=q, context=CONTEXT, **call), theirs(question=q, context=CONTEXT, **call),
+                            f"question-answering {q!r} {call}")
+    with pytest.warns(FutureWarning):
+        want = theirs([{"question": q, "context": CONTEXT} for q in QUESTIONS], **call)
+    assert_same_records(mine([{"question": q, "context": CONTEXT} for q in QUESTIONS], **call), want, "list of dicts")
+    assert_same_records(mine(question=QUESTIONS, context=CONTEXT, **call), want, "list of questions")
+
+
+def test_question_answering_windows_are_the_tokenizers():
+    """The overflow windows are transformers' fast tokenizer's (stride and all)."""
+    from refimpl.pipelines.question_answering import window_ranges
+
+    assert window_ranges(10, 4, 1) == [(0, 4), (3, 7), (6, 10)]
+    assert window_ranges(10, 4, 0) == [(0, 4), (4, 8), (8, 10)]
+    assert window_ranges(4, 4, 2) == [(0, 4)]
+
+
+def test_question_answering_errors(models):
+    qa = refimpl.pipeline("question-answering", model=models["qa"])
+    with pytest.raises(refimpl.InputError, match="`context` cannot be empty"):
+        qa(question="Who?", context="")
+    with pytest.raises(refimpl.InputError, match="doc_stride.*larger than `max_seq_len`"):
+        qa(question="Who?", context=CONTEXT, max_seq_len=20, doc_stride=30)
+    with pytest.raises(refimpl.InputError, match="doc_stride=12 must be less than the context window"):
+        qa(question=QUESTIONS[0], context=CONTEXT, max_seq_len=20, doc_stride=12)
+    with pytest.raises(refimpl.InputError, match="max_question_len"):
+        qa(question="Who?", context=CONTEXT, max_question_len=8)
+    with pytest.raises(refimpl.InputError, match="top_k parameter should be >= 1"):
+        qa(question="Who?", context=CONTEXT, top_k=0)
+
+
+# -- text2text-generation --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bert2bert(tmp_path_factory, minilm_dir):
+    torch, transformers = reference()
+    common = dict(vocab_size=30522, hidden_size=32, num_attention_heads=4, intermediate_size=37, num_hidden_layers=2,
+                  max_position_embeddings=300, attn_implementation="eager")  # room for the default 256 new tokens
+    enc = transformers.BertConfig(**common)
+    dec = transformers.BertConfig(is_decoder=True, add_cross_attention=True, **common)
+    cfg = transformers.EncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    cfg.decoder_start_token_id, cfg.pad_token_id, cfg.eos_token_id = 101, 0, 102  # [CLS], [PAD], [SEP]
+    model = _peaked(torch, transformers.EncoderDecoderModel(cfg), 8)
+    path = tmp_path_factory.mktemp("bert2bert") / "bert2bert"
+    model.save_pretrained(path)
+    for f in TOKENIZER_FILES:
+        shutil.copy(minilm_dir / f, path / f)
+    return path
+
+
+@pytest.mark.parametrize("call", [dict(max_new_tokens=6), dict(max_new_tokens=7, num_beams=1),
+                                  dict(max_new_tokens=5, num_beams=3, num_return_sequences=2),
+                                  dict(max_new_tokens=6, no_repeat_ngram_size=2, repetition_penalty=1.3)])
+def test_text2text_generation(bert2bert, call):
+    theirs = hf_pipeline("text2text-generation", bert2bert)
+    mine = refimpl.pipeline("text2text-generation", model=bert2bert)
+    for inputs in (TEXTS[0], TEXTS):
+        want = theirs(inputs, **call)
+        assert want and all(r["generated_text"] for r in (want if isinstance(want[0], dict) else want[0]))
+        assert mine(inputs, **call) == want, f"text2text {inputs!r} {call}"
+
+
+def test_text2text_generation_pipeline_defaults(bert2bert):
+    """Without options: the pipeline's max_new_tokens=256, num_beams=4 (transformers' defaults for it)."""
+    theirs = hf_pipeline("text2text-generation", bert2bert)
+    mine = refimpl.pipeline("text2text-generation", model=bert2bert)
+    assert mine(TEXTS[2]) == theirs(TEXTS[2])
+    theirs = hf_pipeline("text2text-generation", bert2bert, max_new_tokens=4)
+    mine = refimpl.pipeline("text2text-generation", model=bert2bert, max_new_tokens=4)
+    assert mine(TEXTS[0]) == theirs(TEXTS[0])
+    ids = mine(TEXTS[0], return_tensors=True)[0]["generated_token_ids"]
+    assert ids[0] == 101 and len(ids) <= 5
+
+
+# -- the pipeline() factory ---------------------------------------------------------------------------------------
+
+def test_pipeline_factory_errors(models, tmp_path):
+    with pytest.raises(refimpl.InputError, match="unknown task 'summarize'.*fill-mask"):
+        refimpl.pipeline("summarize", model=models["mlm"])
+    with pytest.raises(refimpl.InputError, match="needs model="):
+        refimpl.pipeline("fill-mask")
+    with pytest.raises(refimpl.CheckpointNotFoundError, match="never contacts a model hub"):
+        refimpl.pipeline("fill-mask", model="bert-base-uncased")
+    with pytest.raises(refimpl.CheckpointNotFoundError, match="is a file"):
+        refimpl.pipeline("fill-mask", model=models["mlm"] / "config.json")
+    with pytest.raises(refimpl.ConfigError, match="model_type in \\['encoder-decoder'\\]"):
+        refimpl.pipeline("text2text-generation", model=models["mlm"])
+    loaded = refimpl.BertForMaskedLM.from_pretrained(models["mlm"])
+    with pytest.raises(refimpl.InputError, match="runs \\['BertForTokenClassification'\\]"):
+        refimpl.pipeline("ner", model=loaded)
+    with pytest.raises(refimpl.InputError, match="loaded already"):
+        refimpl.pipeline("fill-mask", model=loaded, dtype="float64")
+    fill = refimpl.pipeline("fill-mask", model=loaded)  # the tokenizer from the model's directory
+    assert fill(MASKED[0])[0]["token"] == refimpl.pipeline("fill-mask", model=models["mlm"])(MASKED[0])[0]["token"]
+
+
+def test_float64_pipeline_agrees(models):
+    f32 = refimpl.pipeline("fill-mask", model=models["mlm"])(MASKED[0])
+    f64 = refimpl.pipeline("fill-mask", model=models["mlm"], dtype="float64")(MASKED[0])
+    assert [r["token"] for r in f32] == [r["token"] for r in f64]
+    assert_close([r["score"] for r in f32], [r["score"] for r in f64], "float32 vs float64")
+
+
+def test_text2text_generation_errors(bert2bert):
+    mine = refimpl.pipeline("text2text-generation", model=bert2bert)
+    with pytest.raises(refimpl.InputError, match="max_new_tokens=256 takes precedence"):
+        mine(TEXTS[0], max_length=5)
+    with pytest.raises(refimpl.InputError, match="unknown option.*return_text"):
+        mine(TEXTS[0], return_text=True)

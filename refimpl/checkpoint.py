@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import re
 import struct
 from pathlib import Path
 
@@ -116,17 +117,50 @@ def release_mapped_pages(arr) -> int:
     return hi - lo
 
 
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def local_directory(path, what="checkpoint directory", holding="config.json and model.safetensors") -> Path:
+    """``path`` as a directory that exists, or a CheckpointNotFoundError that says what went wrong: a file
+    given where a directory is expected (pass its parent), or a name that is no local path, maybe a model
+    hub name (refimpl never contacts a hub: how to get the files, and the registered names)."""
+    directory = Path(path)
+    if directory.is_dir():
+        return directory
+    if directory.is_file():
+        raise CheckpointNotFoundError(
+            f"{str(directory)!r} is a file, but a {what} is expected (a directory holding {holding}); "
+            f"pass the directory it is in: {str(directory.parent)!r}"
+        )
+    text = str(path)
+    message = f"{what} {text!r} does not exist"
+    if _HUB_NAME.fullmatch(text) and not text.startswith("."):
+        from .registry import registry  # the registered downloadable checkpoints
+
+        names = sorted(registry())
+        short = text.rsplit("/", 1)[-1]
+        message += (
+            f". If {text!r} is a model hub name: refimpl never contacts a model hub. Pass a local directory "
+            f"holding {holding} (for example one written by transformers' save_pretrained, or downloaded with "
+            "the hub's own tools)"
+        )
+        if short in names:
+            message += (f"; {short!r} is registered with refimpl: `refimpl fetch {short}` (or "
+                        f"refimpl.registry.fetch({short!r})) downloads it, sha256-checked, and gives its directory")
+        else:
+            message += f"; the checkpoints `refimpl fetch NAME` downloads are {names}"
+    else:
+        message += f"; pass a local directory holding {holding}"
+    raise CheckpointNotFoundError(message)
+
+
 def load_checkpoint_tensors(directory) -> tuple[dict, dict]:
     """All tensors of a checkpoint directory and the file each came from.
 
     Reads ``model.safetensors``, or the shards listed in ``model.safetensors.index.json``.
     Returns (name -> array, name -> file path).
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointNotFoundError(
-            f"checkpoint directory {directory} does not exist; pass a directory holding config.json and model.safetensors"
-        )
+    directory = local_directory(directory)
     single = directory / "model.safetensors"
     index = directory / "model.safetensors.index.json"
     if single.is_file():

@@ -22,12 +22,26 @@ PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label
 
 
 def read_config_json(path) -> dict:
-    """Parse a config.json (a file, or a directory holding one) into a dict, with errors naming the file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise CheckpointNotFoundError(f"config file {path} does not exist; a checkpoint directory needs config.json")
+    """Parse a config.json (a checkpoint directory holding one, or the .json file itself, as transformers'
+    config classes accept) into a dict, with errors naming the file: another file given where a directory
+    is expected, a name that is no local path (a model hub name?), a directory without config.json."""
+    from .checkpoint import local_directory
+
+    given = Path(path)
+    if given.is_file() and given.suffix == ".json":
+        path = given
+    else:
+        directory = local_directory(given, holding="config.json and model.safetensors")
+        path = directory / "config.json"
+        if not path.is_file():
+            inside = sorted(p.name for p in directory.iterdir())
+            nested = sorted(p.name for p in directory.iterdir() if (p / "config.json").is_file())
+            raise CheckpointNotFoundError(
+                f"no config.json in {str(directory)!r}, which holds {inside[:12]}{' ...' if len(inside) > 12 else ''}; "
+                "a checkpoint directory needs config.json"
+                + (f" (its subdirector{'ies' if len(nested) > 1 else 'y'} {nested[:5]} "
+                   f"{'have' if len(nested) > 1 else 'has'} one: pass that directory)" if nested else "")
+            )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

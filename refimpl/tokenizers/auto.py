@@ -9,9 +9,8 @@ the files present (``vocab.txt``/WordPiece ``tokenizer.json`` -> BERT, ``vocab.j
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from ..errors import CheckpointNotFoundError, TokenizerError
+from ..errors import TokenizerError
 from .base import read_json
 from .bert import BertTokenizer, BertTokenizerLegacy
 from .bert_generation import BertGenerationTokenizer
@@ -37,9 +36,9 @@ class AutoTokenizer:
     @staticmethod
     def tokenizer_class_for(directory) -> type:
         """The refimpl class ``from_pretrained`` would use for ``directory``."""
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise CheckpointNotFoundError(f"tokenizer directory {str(directory)!r} does not exist")
+        from ..checkpoint import local_directory
+
+        directory = local_directory(directory, "tokenizer directory", "tokenizer_config.json and the vocabulary files")
         if (directory / "tokenizer_config.json").is_file():
             name = read_json(directory / "tokenizer_config.json", "tokenizer config").get("tokenizer_class")
             if name:

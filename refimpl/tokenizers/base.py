@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointNotFoundError, InputError, InputTypeError, TokenizerError
+from ..errors import InputError, InputTypeError, TokenizerError
 
 logger = logging.getLogger("refimpl.tokenizers")
 
@@ -197,6 +197,22 @@ class TokenizerBase:
             return self._id_to_token(int(ids))
         special = set(self.all_special_ids) if skip_special_tokens else ()
         return [self._id_to_token(i) for i in _to_id_list(ids) if i not in special]
+
+    def _is_known_id(self, index: int) -> bool:
+        """Does ``index`` name a token of this tokenizer (vocabulary or added tokens)?"""
+        return self.ids_to_tokens.get(index) is not None
+
+    def _check_known_ids(self, ids: list[int]):
+        bad = [i for i in ids if not self._is_known_id(i)]
+        if bad:
+            n = len(self)
+            where = "negative" if bad[0] < 0 else f"outside the vocabulary of {n} tokens (ids 0..{n - 1})"
+            raise TokenizerError(
+                f"cannot decode token id {bad[0]}: {where}"
+                + (f" ({len(bad)} such ids, e.g. {bad[:5]})" if len(bad) > 1 else "")
+                + f"; {type(self).__name__} knows ids 0..{n - 1}. The ids come from another vocabulary (check "
+                "that the model and the tokenizer belong to the same checkpoint) or are not token ids"
+            )
 
     def _id_to_token(self, index: int):
         token = self.ids_to_tokens.get(index)
@@ -422,8 +438,14 @@ class TokenizerBase:
 
     # ---------------------------------------------------------------------------------------- decode
     def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None) -> str:
-        """Ids -> text, as transformers decodes with this tokenizer's flavour."""
+        """Ids -> text, as transformers decodes with this tokenizer's flavour.
+
+        Every id must be one this tokenizer knows (0 <= id < len(tokenizer), added tokens included):
+        another raises TokenizerError naming it and the vocabulary size. transformers differs by class
+        (fast tokenizers drop an unknown id silently, slow BERT gives [UNK], slow RoBERTa a TypeError,
+        BertGeneration an IndexError; docs/tokenizers.md): a dropped id is a silent wrong answer."""
         ids = _to_id_list(token_ids)
+        self._check_known_ids(ids)
         text = self._decode(ids, skip_special_tokens)
         clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean else text
@@ -457,12 +479,9 @@ class TokenizerBase:
     # ------------------------------------------------------------------------------------------ files
     @classmethod
     def _read_config(cls, directory, kwargs) -> tuple[Path, dict]:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise CheckpointNotFoundError(
-                f"tokenizer directory {str(directory)!r} does not exist; pass a local directory holding "
-                "tokenizer_config.json and the vocabulary files"
-            )
+        from ..checkpoint import local_directory
+
+        directory = local_directory(directory, "tokenizer directory", "tokenizer_config.json and the vocabulary files")
         config = {}
         if (directory / "tokenizer_config.json").is_file():
             config = read_json(directory / "tokenizer_config.json", "tokenizer config")

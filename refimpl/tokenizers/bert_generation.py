@@ -94,6 +94,9 @@ class BertGenerationTokenizer(TokenizerBase):
         i = self.added_tokens.get(token)
         return self.sp_model.piece_to_id(token) if i is None else i
 
+    def _is_known_id(self, index: int) -> bool:
+        return self._id_to_token(index) is not None
+
     def _id_to_token(self, index: int):
         for token, i in self.added_tokens.items():
             if i == index:

@@ -179,6 +179,9 @@ CASES = [
     (dict(max_time=1.0), r"max_time=1.0 \(a wall-clock limit makes the output depend on the machine's speed"),
     (dict(inputs_embeds=np.zeros((1, 2, 14))), r"inputs_embeds=.*generate takes token ids"),
     (dict(num_beam_groups=2), r"group \(diverse\) beam search is not implemented"),
+    (dict(suppress_tokens=[500]), r"suppress_tokens holds token ids \[500\] outside the vocabulary \[0, 37\)"),
+    (dict(begin_suppress_tokens=5), r"begin_suppress_tokens must be a list of token ids >= 0, got 5"),
+    (dict(renormalize_logits="no"), r"renormalize_logits='no' must be True or False"),
 ]
 
 

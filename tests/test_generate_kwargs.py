@@ -341,3 +341,32 @@ def test_generate_without_is_decoder(non_decoder, opts):
     compare_steps(want.attentions, got.attentions, "generate_attn", np.float32, f"{cls_name} {opts} attentions")
     first = np.asarray(got.attentions[0][0])  # [R, N, S, S]: the prompt attends both ways
     assert (first[:, :, 0, -1] > 0).all(), "the first prompt token should see the last one (bidirectional)"
+
+
+# --- suppress_tokens, begin_suppress_tokens, renormalize_logits ---------------------------------------
+
+
+@pytest.mark.parametrize("opts", [dict(suppress_tokens=[11, 12]), dict(begin_suppress_tokens=[13, 14]),
+                                  dict(renormalize_logits=True, repetition_penalty=1.5),
+                                  dict(num_beams=3, suppress_tokens=[11], begin_suppress_tokens=[12],
+                                       renormalize_logits=True)],
+                         ids=["suppress", "begin-suppress", "renormalize", "beam3-all"])
+def test_suppress_and_renormalize(decoder_only, seq2seq, opts):
+    """transformers' SuppressTokens / SuppressTokensAtBegin processors and LogitNormalization (last). The
+    suppressed ids are chosen among the tokens the plain run emits, so the options change the result."""
+    for (kind, hf, path, eos), load_kind, (ids, mask) in ((decoder_only, decoder_only[0], prompt_batch()),
+                                                           (seq2seq, "ed", source_batch())):
+        mine = _load(load_kind, path)
+        plain = mine.generate(ids, attention_mask=mask, max_new_tokens=6)
+        first = plain[:, ids.shape[1] if load_kind != "ed" else 1]
+        used = sorted({int(t) for t in first if t not in (eos, PAD)})[:2]  # tokens of the first generated position
+        opts = dict(opts)
+        for name in ("suppress_tokens", "begin_suppress_tokens"):
+            if name in opts:
+                opts[name] = used
+        kw = dict(attention_mask=mask, max_new_tokens=6, return_dict_in_generate=True, output_scores=True, **opts)
+        want = _hf_generate(hf, ids, **kw)
+        got = mine.generate(ids, **kw)
+        compare_generate(want, got, f"{kind} {opts}")
+        if "renormalize_logits" not in opts or len(opts) > 2:
+            assert got.sequences.shape != plain.shape or (got.sequences != plain).any(), f"{opts} had no effect"

@@ -52,6 +52,9 @@ class GenerationConfig:
     output_hidden_states: bool = False  # per step, the L + 1 hidden states (return_dict_in_generate)
     return_dict_in_generate: bool = False
     remove_invalid_values: bool = False  # InfNanRemoveLogitsProcessor: nan -> 0, +-inf -> float32 max / min
+    suppress_tokens: Optional[list] = None  # token ids that get -inf at every step
+    begin_suppress_tokens: Optional[list] = None  # token ids that get -inf at the first generated position
+    renormalize_logits: bool = False  # log_softmax after every processor (LogitNormalization)
     use_cache: bool = True  # False: every step runs the decoder over the whole sequence (no KV cache)
 
     @classmethod
@@ -135,7 +138,7 @@ class GenerationConfig:
         if not _is_number(self.length_penalty):
             raise InputError(f"length_penalty={self.length_penalty!r} must be a number")
         for name in ("do_sample", "output_scores", "output_logits", "output_attentions", "output_hidden_states",
-                     "return_dict_in_generate", "remove_invalid_values", "use_cache"):
+                     "return_dict_in_generate", "remove_invalid_values", "use_cache", "renormalize_logits"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.do_sample:
@@ -148,6 +151,11 @@ class GenerationConfig:
                 raise InputError(f"top_k={self.top_k!r} must be an integer >= 1 (0 or None disables top-k)")
             if self.top_p is not None and (not _is_number(self.top_p) or not 0 < self.top_p <= 1):
                 raise InputError(f"top_p={self.top_p!r} must lie in (0, 1] (1.0 disables nucleus sampling)")
+        for name in ("suppress_tokens", "begin_suppress_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (list, tuple)) or not all(
+                    isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)):
+                raise InputError(f"{name} must be a list of token ids >= 0, got {value!r}")
         if self.bad_words_ids is not None:
             b = self.bad_words_ids
             if not isinstance(b, list) or not b or not all(isinstance(w, list) and w for w in b) or not all(
@@ -176,9 +184,6 @@ NOT_IMPLEMENTED = {
     "eta_cutoff": (0.0, "eta sampling is not implemented; use top_k / top_p"),
     "encoder_repetition_penalty": (1.0, "not implemented; repetition_penalty is"),
     "encoder_no_repeat_ngram_size": (0, "not implemented; no_repeat_ngram_size is"),
-    "renormalize_logits": (False, "not implemented (LogitNormalization)"),
-    "suppress_tokens": (None, "not implemented; bad_words_ids=[[id], ...] bans single tokens"),
-    "begin_suppress_tokens": (None, "not implemented"),
     "sequence_bias": (None, "not implemented; bad_words_ids bans sequences"),
     "exponential_decay_length_penalty": (None, "not implemented"),
     "force_words_ids": (None, "constrained beam search is not implemented"),

@@ -7,7 +7,8 @@ beam search). Rows R = batch x beams. Processors return a new array or modify ``
 caller owns it. The list and its order are transformers' ``_get_logits_processor``:
 
     repetition_penalty -> no_repeat_ngram -> bad_words -> min_length -> min_new_tokens -> forced_bos
-    -> forced_eos -> remove_invalid_values -> [sampling only] temperature -> top_k -> top_p
+    -> forced_eos -> remove_invalid_values -> suppress_tokens -> begin_suppress_tokens
+    -> [sampling only] temperature -> top_k -> top_p -> renormalize_logits
 
 A banned token gets -inf, as in transformers.
 """
@@ -141,6 +142,36 @@ def inf_nan_remove():
     return proc
 
 
+def suppress(token_ids):
+    """SuppressTokensLogitsProcessor: the listed tokens get -inf at every step."""
+    def proc(ids, scores):
+        scores[:, array_module(scores).asarray(token_ids)] = NEG_INF
+        return scores
+    return proc
+
+
+def suppress_at_begin(token_ids, begin_index):
+    """SuppressTokensAtBeginLogitsProcessor: the listed tokens get -inf while the rows are ``begin_index``
+    long (the first generated position)."""
+    def proc(ids, scores):
+        if ids.shape[1] == begin_index:
+            scores[:, array_module(scores).asarray(token_ids)] = NEG_INF
+        return scores
+    return proc
+
+
+def renormalize():
+    """LogitNormalization: log_softmax of the processed scores (max subtracted first; a row of -inf only
+    gives nan, as torch's log_softmax)."""
+    def proc(ids, scores):
+        xp = array_module(scores)
+        m = scores.max(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            shifted = scores - m
+            return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+    return proc
+
+
 def temperature(t):
     def proc(ids, scores):
         scores /= scores.dtype.type(t)
@@ -200,6 +231,15 @@ def build_processors(gc, prompt_length, vocab_size, eos_token_ids):
         procs.append(forced_eos(gc.max_length, list(forced) if isinstance(forced, (list, tuple)) else [forced]))
     if gc.remove_invalid_values:
         procs.append(inf_nan_remove())
+    for name in ("suppress_tokens", "begin_suppress_tokens"):
+        too_big = sorted({t for t in (getattr(gc, name) or []) if t >= vocab_size})
+        if too_big:
+            raise InputError(f"{name} holds token ids {too_big} outside the vocabulary [0, {vocab_size})")
+    if gc.suppress_tokens is not None:
+        procs.append(suppress(list(gc.suppress_tokens)))
+    if gc.begin_suppress_tokens is not None:
+        begin = prompt_length if (prompt_length > 1 or gc.forced_bos_token_id is None) else prompt_length + 1
+        procs.append(suppress_at_begin(list(gc.begin_suppress_tokens), begin))
     if gc.do_sample:
         keep = (len(eos_token_ids) + 1 if eos_token_ids else 2) if gc.num_beams > 1 else 1
         if gc.temperature is not None and gc.temperature != 1.0:
@@ -208,6 +248,8 @@ def build_processors(gc, prompt_length, vocab_size, eos_token_ids):
             procs.append(top_k(int(gc.top_k), keep))
         if gc.top_p is not None and gc.top_p < 1.0:
             procs.append(top_p(float(gc.top_p), keep))
+    if gc.renormalize_logits:
+        procs.append(renormalize())
     return procs
 
 

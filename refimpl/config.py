@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,30 @@ class _Config:
 _COMPATIBLE_TYPES = {("bert", "bert-generation")}
 
 
+_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "dict": (dict,)}
+
+
+def check_field_types(config) -> None:
+    """Every typed field of ``config`` holds a value of its declared type (``Optional[...]`` admits null;
+    ``Any`` anything): a string where a boolean belongs (``is_decoder: "false"``, which Python would read
+    as true) or a list where a number belongs is a ConfigError naming the key, never a silent reading."""
+    for f in dataclasses.fields(config):
+        declared = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "Any")
+        optional = declared.startswith("Optional[")
+        base = declared[len("Optional["):-1] if optional else declared
+        if base not in _TYPES:
+            continue
+        value = getattr(config, f.name)
+        if value is None and optional:
+            continue
+        ok = isinstance(value, _TYPES[base]) and not (base in ("int", "float") and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(
+                f"config value {f.name}={value!r} ({type(value).__name__}) must be {'null or ' if optional else ''}"
+                f"{'a JSON boolean (true/false, unquoted)' if base == 'bool' else f'of type {base}'}; fix config.json"
+            )
+
+
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"config value {name}={value!r} must be an integer >= {minimum}")
@@ -203,6 +228,25 @@ class BertConfig(_Config):
             self.label2id = {v: k for k, v in self.id2label.items()}
 
     def validate(self) -> None:
+        check_field_types(self)
+        for name in ("layer_norm_eps", "initializer_range"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "layer_norm_eps" and value == 0):
+                raise ConfigError(f"config value {name}={value!r} must be a finite number "
+                                  f"{'> 0' if name == 'layer_norm_eps' else '>= 0'} (BERT uses 1e-12 and 0.02)")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigError(f"config value {name}={value!r} must be a probability in [0, 1]")
+        for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            for token in value if isinstance(value, list) else [value]:
+                if token is not None and (isinstance(token, bool) or not isinstance(token, int) or token < 0):
+                    raise ConfigError(f"config value {name}={value!r} must be a non-negative token id "
+                                      f"{'(or a list of them) ' if name == 'eos_token_id' else ''}or null")
+        if self.pad_token_id is not None and self.pad_token_id >= self.vocab_size:
+            raise ConfigError(f"pad_token_id={self.pad_token_id} is outside the vocabulary [0, {self.vocab_size}) "
+                              "(it indexes the word embeddings' padding row)")
         if self.hidden_act not in ACT2FN:
             raise ConfigError(
                 f"hidden_act={self.hidden_act!r} is not supported; refimpl implements {sorted(ACT2FN)}"

@@ -20,6 +20,9 @@ if not TEST_INSTALLED:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The reference is transformers on PyTorch. With tensorflow-cpu installed too (the test extra has it, to write
+# TF1 checkpoints), transformers would also import its TF side (pipelines do, and fail under Keras 3): keep it off.
+os.environ.setdefault("USE_TF", "0")
 _skipped_parity = []
 
 

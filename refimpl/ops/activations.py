@@ -149,3 +149,122 @@ def get_activation(name: str):
     """The activation function for config value ``hidden_act`` = ``name``."""
     check_activation(name)
     return ACT2FN[name]
+
+
+# --- training: derivatives ---------------------------------------------------------------------------
+#
+# Each ``d_<name>(x)`` is the derivative f'(x) of the activation, so that the backward of y = f(x) is
+# dx = dy * f'(x) (:func:`activation_backward`). Where f is not differentiable at a point (relu at 0, the
+# clipping ends), the value is the one torch's autograd uses, noted on the function.
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def d_gelu(x):
+    """Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (torch's GELU backward)."""
+    return 0.5 * (1.0 + erf(x / _SQRT_2)) + x * (array_module(x).exp(-0.5 * x * x) * _INV_SQRT_2PI)
+
+
+def _d_tanh_gelu(x, c, u):
+    """0.5 (1 + t) + 0.5 x (1 - t^2) u'(x), t = tanh(u(x)), for the two tanh GELUs (u given with u' = c(.))."""
+    t = array_module(x).tanh(u)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c
+
+
+def d_gelu_tanh(x):
+    """u = sqrt(2/pi) (x + 0.044715 x^3), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+    return _d_tanh_gelu(x, _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x), _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+
+
+def d_gelu_fast(x):
+    """u = x * 0.7978845608 (1 + 0.044715 x^2), u' = 0.7978845608 (1 + 3 * 0.044715 x^2)."""
+    return _d_tanh_gelu(x, 0.7978845608 * (1.0 + 3.0 * 0.044715 * x * x), x * 0.7978845608 * (1.0 + 0.044715 * x * x))
+
+
+def d_gelu_10(x):
+    """gelu'(x) where -10 <= gelu(x) <= 10, else 0 (torch's clip passes the gradient at the ends)."""
+    g = gelu(x)
+    return d_gelu(x) * ((g >= -10.0) & (g <= 10.0))
+
+
+def d_sigmoid(x):
+    """s (1 - s), s = sigmoid(x)."""
+    s = sigmoid(x)
+    return s * (1.0 - s)
+
+
+def d_quick_gelu(x):
+    """s + 1.702 x s (1 - s), s = sigmoid(1.702 x)."""
+    s = sigmoid(1.702 * x)
+    return s + 1.702 * x * s * (1.0 - s)
+
+
+def d_silu(x):
+    """s (1 + x (1 - s)), s = sigmoid(x)."""
+    s = sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def d_relu(x):
+    """1 for x > 0, else 0 (0 at x = 0, as torch)."""
+    return (x > 0).astype(x.dtype)
+
+
+def d_relu2(x):
+    """2 max(x, 0)."""
+    return 2.0 * relu(x)
+
+
+def d_relu6(x):
+    """1 for 0 < x < 6, else 0 (torch's hardtanh backward: 0 at both ends)."""
+    return ((x > 0) & (x < 6)).astype(x.dtype)
+
+
+def d_tanh(x):
+    """1 - tanh(x)^2."""
+    t = array_module(x).tanh(x)
+    return 1.0 - t * t
+
+
+def d_mish(x):
+    """tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x) (torch's mish backward)."""
+    t = array_module(x).tanh(softplus(x))
+    return t + x * sigmoid(x) * (1.0 - t * t)
+
+
+def d_leaky_relu(x):
+    """1 for x > 0, else 0.01 (0.01 at x = 0, as torch)."""
+    return array_module(x).where(x > 0, 1.0, 0.01).astype(x.dtype)
+
+
+def d_laplace(x):
+    """exp(-z^2) / (sigma sqrt(2 pi)), z = (x - mu) / (sigma sqrt 2): 0.5 erf'(z) dz/dx."""
+    z = (x - 0.707107) / (0.282095 * _SQRT_2)
+    return array_module(x).exp(-z * z) * (1.0 / (0.282095 * _SQRT_2 * math.sqrt(math.pi)))
+
+
+def d_linear(x):
+    """1."""
+    return array_module(x).ones_like(x)
+
+
+ACT2GRAD = {
+    gelu: d_gelu, gelu_tanh: d_gelu_tanh, gelu_fast: d_gelu_fast, gelu_10: d_gelu_10, quick_gelu: d_quick_gelu,
+    relu: d_relu, relu2: d_relu2, relu6: d_relu6, silu: d_silu, sigmoid: d_sigmoid, tanh: d_tanh, mish: d_mish,
+    leaky_relu: d_leaky_relu, laplace: d_laplace, linear: d_linear,
+}
+
+
+def get_activation_derivative(name: str):
+    """f' for config value ``hidden_act`` = ``name`` (the derivative of :func:`get_activation`'s function)."""
+    return ACT2GRAD[get_activation(name)]
+
+
+def activation_backward(name, dy, x):
+    """dx = dy * f'(x) for y = f(x), f the ``hidden_act`` ``name``; x is the activation's input."""
+    return dy * get_activation_derivative(name)(x)
+
+
+def tanh_backward(dy, y):
+    """dx = dy (1 - y^2) for y = tanh(x), from the output (the pooler's activation)."""
+    return dy * (1.0 - y * y)

@@ -8,3 +8,23 @@ def embedding(weight, ids):
     InputError there, never a wrapped-around or clipped lookup).
     """
     return weight[ids]
+
+
+def embedding_backward(dy, ids, num_embeddings, padding_idx=None):
+    """Gradient of weight[ids]: a scatter-add of the output gradients into the table's rows.
+
+        dW[v] = sum over positions j with ids[j] == v of dy[j]          dy [..., D], ids [...] -> [V, D]
+
+    ``padding_idx`` (nn.Embedding's): that row's gradient is 0, whatever looked it up (torch never updates
+    the padding vector through the lookup). Other uses of the same table (a tied LM head) add their own
+    gradient to that row elsewhere.
+    """
+    from ..backend import array_module
+
+    xp = array_module(dy)
+    d = dy.shape[-1]
+    dw = xp.zeros((num_embeddings, d), dtype=dy.dtype)
+    xp.add.at(dw, ids.reshape(-1), dy.reshape(-1, d))
+    if padding_idx is not None and 0 <= padding_idx < num_embeddings:
+        dw[padding_idx] = 0
+    return dw

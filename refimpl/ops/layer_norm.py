@@ -1,5 +1,7 @@
 """Layer normalization over the last axis, as torch.nn.LayerNorm defines it."""
 
+from typing import Any, NamedTuple
+
 from ..backend import array_module
 
 
@@ -19,3 +21,48 @@ def layer_norm(x, weight, bias, eps):
 def add_layer_norm(x, residual, weight, bias, eps):
     """LayerNorm(x + residual): the Transformer's "add & norm" after attention and feed-forward."""
     return layer_norm(x + residual, weight, bias, eps)
+
+
+# --- training: forward with a tape, and the backward -------------------------------------------------
+
+
+class LayerNormTape(NamedTuple):
+    """What the LayerNorm backward needs from its forward."""
+
+    xhat: Any  # (x - mean) / sqrt(var + eps)   [..., D]
+    rstd: Any  # 1 / sqrt(var + eps)              [..., 1]
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """:func:`layer_norm` (the same operations in the same order, so the same values), and its tape.
+    Returns (y [..., D], LayerNormTape)."""
+    xp = array_module(x)
+    mean = x.mean(axis=-1, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=-1, keepdims=True)
+    std = xp.sqrt(var + eps)
+    xhat = centered / std
+    return xhat * weight + bias, LayerNormTape(xhat, 1.0 / std)
+
+
+def add_layer_norm_forward(x, residual, weight, bias, eps):
+    """:func:`add_layer_norm` and its tape (the gradient of x + residual reaches both terms unchanged)."""
+    return layer_norm_forward(x + residual, weight, bias, eps)
+
+
+def layer_norm_backward(dy, tape, weight):
+    """Gradients of y = xhat * w + b, xhat = (x - mean) / sqrt(var + eps), over the last axis (D values):
+
+        g  = dy * w
+        dx = rstd * (g - mean(g) - xhat * mean(g * xhat))      [..., D]   (means over the last axis)
+        dw = sum_rows dy * xhat,   db = sum_rows dy            [D]
+
+    (the mean and the variance depend on x too: the two subtracted means are their contributions).
+    Returns (dx, dw, db).
+    """
+    d = dy.shape[-1]
+    g = dy * weight
+    dx = tape.rstd * (g - g.mean(axis=-1, keepdims=True) - tape.xhat * (g * tape.xhat).mean(axis=-1, keepdims=True))
+    dw = (dy * tape.xhat).reshape(-1, d).sum(axis=0)
+    db = dy.reshape(-1, d).sum(axis=0)
+    return dx, dw, db

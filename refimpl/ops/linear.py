@@ -5,3 +5,18 @@ def linear(x, weight, bias=None):
     """y = x W^T + b.   x [..., I], weight [O, I], bias [O] or None -> y [..., O]."""
     y = x @ weight.T
     return y if bias is None else y + bias
+
+
+def linear_backward(dy, x, weight, has_bias=True):
+    """Gradients of y = x W^T + b.   dy [..., O], x [..., I], weight [O, I] ->
+
+        dx = dy W                       [..., I]
+        dW = sum_rows dy_r^T x_r        [O, I]   (the rows r run over every leading index)
+        db = sum_rows dy_r              [O]      (None when ``has_bias`` is False)
+    """
+    o, i = weight.shape
+    dy2 = dy.reshape(-1, o)  # [M, O]
+    x2 = x.reshape(-1, i)  # [M, I]
+    dx = (dy2 @ weight).reshape(x.shape[:-1] + (i,))
+    dw = dy2.T @ x2
+    return dx, dw, (dy2.sum(axis=0) if has_bias else None)

@@ -18,3 +18,13 @@ def log_softmax(x):
     xp = array_module(x)
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_backward(dy, y):
+    """Gradient of y = softmax(x) along the last axis: dx = y * (dy - sum(dy * y)).   [..., K] -> [..., K]."""
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_backward(dy, logp):
+    """Gradient of logp = log_softmax(x) along the last axis: dx = dy - exp(logp) * sum(dy)."""
+    return dy - array_module(logp).exp(logp) * dy.sum(axis=-1, keepdims=True)

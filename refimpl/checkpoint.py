@@ -4,8 +4,8 @@ The safetensors format is an 8-byte little-endian header length N, N bytes of JS
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the raw bytes.
 We parse the JSON header ourselves, check every offset against the file size, and hand out read-only
 ``numpy.memmap`` views: a float32 checkpoint loaded as float32 on numpy is never copied into memory (the
-OS pages it in on first use, and it counts once). Pickle-based formats (``pytorch_model.bin``) are refused:
-loading them means executing code from the file.
+OS pages it in on first use, and it counts once). A directory without safetensors is read by
+``refimpl.formats`` (PyTorch ``.bin`` through a restricted unpickler that runs nothing, TF1 bundles, fairseq).
 """
 
 from __future__ import annotations
@@ -157,8 +157,8 @@ def local_directory(path, what="checkpoint directory", holding="config.json and 
 def load_checkpoint_tensors(directory) -> tuple[dict, dict]:
     """All tensors of a checkpoint directory and the file each came from.
 
-    Reads ``model.safetensors``, or the shards listed in ``model.safetensors.index.json``.
-    Returns (name -> array, name -> file path).
+    Reads ``model.safetensors``, or the shards listed in ``model.safetensors.index.json``, else the other
+    formats of ``refimpl.formats.directory`` (in its order). Returns (name -> array, name -> file path).
     """
     directory = local_directory(directory)
     single = directory / "model.safetensors"
@@ -181,12 +181,10 @@ def load_checkpoint_tensors(directory) -> tuple[dict, dict]:
         if missing:
             raise CheckpointError(f"{index} lists tensors that no shard holds: {missing[:5]}")
         return tensors, files
-    pickles = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
-    hint = (
-        f" It holds {pickles}: pickle files are never loaded (unpickling executes code); convert them to "
-        "safetensors with a trusted tool." if pickles else ""
-    )
-    raise CheckpointNotFoundError(f"no model.safetensors or model.safetensors.index.json in {directory}.{hint}")
+    from .formats.directory import read_directory  # pytorch_model.bin, TF1 bundles, fairseq (docs/formats.md)
+
+    tensors = read_directory(directory)  # a TensorDict: .format, .skipped, .files
+    return tensors, tensors.files
 
 
 def rename_legacy(name: str) -> str:

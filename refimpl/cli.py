@@ -313,7 +313,13 @@ def _run_texts(args):
         return list(args.text)
     if sys.stdin.isatty():
         print("refimpl run: reading one input per line from stdin (end with Ctrl-D)", file=sys.stderr)
-    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CliError(f"stdin is not UTF-8 text ({e.reason} at byte {e.start}); convert it first "
+                       "(iconv -f latin1 -t utf-8)") from None
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def _run_options(args, task):

@@ -21,6 +21,10 @@ MASKED = "Paris is the [MASK] of France."
 
 
 def cli(*args, stdin=None, env=None):
+    if isinstance(stdin, bytes):  # raw bytes in, text out
+        r = subprocess.run([sys.executable, "-m", "refimpl", *map(str, args)], capture_output=True, input=stdin,
+                           cwd=ROOT, timeout=120)
+        return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
     return subprocess.run([sys.executable, "-m", "refimpl", *map(str, args)], capture_output=True, text=True,
                           input=stdin, cwd=ROOT, timeout=120, env=None if env is None else {**os.environ, **env})
 
@@ -163,6 +167,7 @@ def test_run_text2text_generation(tmp_path_factory, minilm_dir):
     (("run", "--task", "fill-mask", "--model", "{mlm}", "--aggregation-strategy", "simple", "x"), None,
      "--aggregation-strategy applies to token-classification"),
     (("run", "--task", "fill-mask", "--model", "{mlm}"), "\n\n", "no input"),
+    (("run", "--task", "feature-extraction"), b"caf\xe9\n", "stdin is not UTF-8 text"),
     (("run", "--task", "question-answering", "--model", "{qa}", "x"), None, "exactly one of --question"),
     (("run", "--task", "sentence-similarity", "x"), None, "needs --source"),
     (("run", "--task", "text2text-generation", "--model", "{mlm}", "x"), None, "model_type in ['encoder-decoder']"),

@@ -127,6 +127,15 @@ class _BertBase(PreTrainedModel):
     def param_shapes(cls, config):
         return bert_shapes(config, "bert.", cls.with_pooler)
 
+    def loss_and_grads(self, **inputs):
+        """(loss, grads): the forward's loss on ``inputs`` (its keyword arguments, labels included) and its
+        gradient with respect to every parameter, keyed by transformers' parameter names. Options:
+        ``train`` (dropout, with ``rng`` or ``dropout_masks``), ``inputs_embeds_grad``, ``check_finite``
+        (refimpl.models.training; docs/training.md)."""
+        from .training import loss_and_grads
+
+        return loss_and_grads(self, **inputs)
+
     def _run_bert(self, ops, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                   head_mask=None, inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None,
                   past_key_values=None, use_cache=None, output_attentions=None, output_hidden_states=None):

@@ -450,6 +450,15 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         )
 
 
+    def loss_and_grads(self, **inputs):
+        """(loss, grads): the forward's loss on ``inputs`` (its keyword arguments, labels included) and its
+        gradient with respect to every parameter, keyed by transformers' parameter names. Options:
+        ``train`` (dropout, with ``rng`` or ``dropout_masks``), ``inputs_embeds_grad``, ``check_finite``
+        (refimpl.models.training; docs/training.md)."""
+        from .training import loss_and_grads
+
+        return loss_and_grads(self, **inputs)
+
     def get_encoder(self):
         return self.encoder
 

@@ -58,9 +58,9 @@ def read_directory(directory) -> TensorDict:
         return fairseq.read_roberta_checkpoint(d)
     others = sorted(p.name for p in d.iterdir())[:12] if d.is_dir() else []
     raise CheckpointNotFoundError(
-        f"no checkpoint in {d}: refimpl reads model.safetensors[.index.json], pytorch_model.bin[.index.json], a "
-        f"TensorFlow 1 checkpoint (<prefix>.index + <prefix>.data-*) or fairseq's model.pt; the directory holds "
-        f"{others}")
+        f"no model.safetensors or model.safetensors.index.json in {d}, nor another format refimpl reads "
+        f"(pytorch_model.bin[.index.json], a TensorFlow 1 checkpoint <prefix>.index + <prefix>.data-*, fairseq's "
+        f"model.pt); the directory holds {others}")
 
 
 def read_pytorch_bin(directory: Path) -> TensorDict:

@@ -2,15 +2,22 @@
 
 The safetensors format is an 8-byte little-endian header length N, N bytes of JSON
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the raw bytes.
-We parse the JSON header ourselves, check every offset against the file size, and hand out read-only
-``numpy.memmap`` views: a float32 checkpoint loaded as float32 on numpy is never copied into memory (the
-OS pages it in on first use, and it counts once). A directory without safetensors is read by
+We parse the header by the format's own rules (those of the ``safetensors`` library, which also checks
+it before any tensor is read; see :func:`parse_safetensors_header`): every tensor's bytes lie in the data
+section, the tensors tile it exactly (no overlap, no gap, nothing after the last one), and each tensor's
+byte count is its shape's element count times its dtype's size. A file that claims more than it holds is
+refused before anything is allocated.
+
+Tensors are read into arrays the process owns (one ``readinto`` per tensor), never left memory-mapped: a
+model must not crash (SIGBUS) or change because its file was truncated or rewritten after loading
+(docs/performance.md has the measurements behind this choice). A directory without safetensors is read by
 ``refimpl.formats`` (PyTorch ``.bin`` through a restricted unpickler that runs nothing, TF1 bundles, fairseq).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import re
 import struct
@@ -20,11 +27,21 @@ import numpy as np
 
 from .errors import CheckpointError, CheckpointNotFoundError
 
+# dtype name -> bits per element, every dtype the safetensors format defines (its Rust crate's `Dtype`)
+DTYPE_BITS = {
+    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32,
+    "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64,
+}
+# the ones refimpl reads (numpy has them; BF16 is widened to float32 exactly)
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bfloat16",
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
+    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+    "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
 }
-_MAX_HEADER = 100 * 1024 * 1024
+MAX_HEADER = 100_000_000  # the safetensors library's limit on N
+_MAX_DEPTH = 127  # JSON nesting the library's parser (serde_json, recursion limit 128) accepts
+_USIZE = 2 ** 64
 
 
 def _bfloat16_to_float32(raw):
@@ -32,12 +49,157 @@ def _bfloat16_to_float32(raw):
     return (raw.astype(np.uint32) << 16).view(np.float32)
 
 
-def read_safetensors(path) -> dict:
-    """Map each tensor name of a .safetensors file to a read-only numpy array (memory-mapped).
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs in file order, duplicates kept (the parser decides)."""
 
-    Raises CheckpointError naming the file if the header is malformed or any tensor lies outside the
-    file (a truncated download).
+
+def _json_int(text):
+    # serde_json reads "-0" as the float -0.0 and integers beyond 64 bits as floats
+    if text == "-0" or len(text.lstrip("-")) > 20:
+        return _json_float(text)
+    return int(text)
+
+
+def _json_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]}... is out of range")
+    return value
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_strings_and_depth(value, depth=1):
+    """serde_json's limits that Python's json lacks: nesting at most 127 deep, no lone surrogates."""
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"nesting deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate (\ud800 escaped) raises UnicodeEncodeError
+    elif isinstance(value, _Pairs):
+        for k, v in value:
+            k.encode("utf-8")
+            _check_strings_and_depth(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_strings_and_depth(v, depth + 1)
+
+
+def _usize(value):
+    return type(value) is int and 0 <= value < _USIZE
+
+
+def _tensor_info(name, info):
+    """(dtype, shape, (begin, end)) of one header entry, as the library's ``TensorInfo`` reads it: an object
+    with the three fields (others ignored, none twice) or an array of exactly the three; else ValueError."""
+    fields = ("dtype", "shape", "data_offsets")
+    if isinstance(info, _Pairs):
+        seen = {}
+        for key, value in info:
+            if key in fields:
+                if key in seen:
+                    raise ValueError(f"field {key!r} appears twice")
+                seen[key] = value
+        missing = [f for f in fields if f not in seen]
+        if missing:
+            raise ValueError(f"missing field {missing[0]!r}")
+        dtype, shape, offsets = (seen[f] for f in fields)
+    elif isinstance(info, list) and len(info) == 3:
+        dtype, shape, offsets = info
+    else:
+        raise ValueError(f"expected an object with dtype, shape and data_offsets, got {_short(info)}")
+    if isinstance(dtype, _Pairs) and len(dtype) == 1 and dtype[0][1] is None:
+        dtype = dtype[0][0]  # serde's map form of an enum variant, {"F32": null}
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise ValueError(f"dtype {_short(dtype)} is not a safetensors dtype (one of {sorted(DTYPE_BITS)})")
+    if not isinstance(shape, list) or isinstance(shape, _Pairs) or not all(_usize(d) for d in shape):
+        raise ValueError(f"shape {_short(shape)} is not a list of non-negative integers")
+    if (not isinstance(offsets, list) or isinstance(offsets, _Pairs) or len(offsets) != 2
+            or not all(_usize(o) for o in offsets)):
+        raise ValueError(f"data_offsets {_short(offsets)} is not a list of two non-negative integers [begin, end]")
+    return dtype, tuple(shape), tuple(offsets)
+
+
+def _short(value):
+    text = repr(list(value) if isinstance(value, _Pairs) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_safetensors_header(raw: bytes, data_size: int, where="safetensors header"):
+    """The entries of a safetensors header, checked by the format's rules exactly as the ``safetensors``
+    library (0.4 - 0.8, its Rust ``Metadata``) checks them: returns (name -> (dtype, shape, begin, end),
+    metadata dict or None). ``raw``: the N header bytes; ``data_size``: the bytes after the header.
+
+    The rules: UTF-8 JSON (no BOM, no NaN, no lone surrogates, at most 127 levels deep) holding an object;
+    ``__metadata__`` at most once, null or an object of strings; every other key a tensor with a known dtype,
+    a shape of non-negative integers and ``data_offsets`` [begin, end] relative to the data section (a name
+    given twice: the last entry counts, as in the library). Sorted by offsets, the tensors tile
+    [0, data_size) exactly: each begins where the previous one ended, and its byte count is its element
+    count (no 64-bit overflow on the way) times its dtype's bits / 8, a whole number of bytes.
+    Raises CheckpointError naming ``where`` and the rule broken.
     """
+    def bad(reason):
+        return CheckpointError(f"{where}: {reason}; the file is corrupt or not a safetensors file (re-download it, "
+                               "or re-save it with safetensors' save_file)")
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad(f"the header is not UTF-8 ({e})") from None
+    try:
+        header = json.loads(text, object_pairs_hook=_Pairs, parse_int=_json_int, parse_float=_json_float,
+                            parse_constant=_no_constant)
+        _check_strings_and_depth(header)
+    except RecursionError:
+        raise bad(f"the header JSON nests deeper than {_MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeEncodeError) as e:  # json.JSONDecodeError is a ValueError
+        raise bad(f"the header is not valid JSON ({str(e)[:200]})") from None
+    if not isinstance(header, _Pairs):
+        raise bad(f"the header must be a JSON object, got {type(header).__name__}")
+    entries, metadata, seen_metadata = {}, None, False
+    for name, info in header:
+        if name == "__metadata__":
+            if seen_metadata:
+                raise bad("'__metadata__' appears twice")
+            seen_metadata = True
+            if info is not None and not (isinstance(info, _Pairs) and all(isinstance(v, str) for _, v in info)):
+                raise bad(f"'__metadata__' must be null or an object of strings, got {_short(info)}")
+            metadata = None if info is None else dict(info)
+            continue
+        try:
+            entries[name] = _tensor_info(name, info)  # a repeated name: the last entry counts
+        except ValueError as e:
+            raise bad(f"tensor {name!r}: {e}") from None
+    expected_begin = 0
+    for name, (dtype, shape, (begin, end)) in sorted(entries.items(), key=lambda kv: kv[1][2]):
+        if begin != expected_begin or end < begin:
+            raise bad(f"tensor {name!r} ({dtype}, shape {list(shape)}) claims bytes [{begin}, {end}) of the data "
+                      f"section, but the tensors before it end at byte {expected_begin}: tensors must tile the data "
+                      "section without overlap or gap")
+        expected_begin = end
+        count = 1
+        for d in shape:
+            count *= d
+            if count >= _USIZE:
+                raise bad(f"tensor {name!r}: shape {list(shape)} has more elements than 64 bits can count")
+        bits = count * DTYPE_BITS[dtype]
+        if bits >= _USIZE or bits % 8:
+            raise bad(f"tensor {name!r}: shape {list(shape)} of {dtype} is {count} elements, not a whole number "
+                      "of bytes (or more than 64 bits can count)")
+        if end - begin != bits // 8:
+            raise bad(f"tensor {name!r} ({dtype}, shape {list(shape)}) needs {bits // 8} bytes but claims "
+                      f"[{begin}, {end}), {end - begin} bytes")
+    if expected_begin != data_size:
+        raise bad(f"the tensors cover {expected_begin} bytes of the data section, but it holds {data_size} bytes "
+                  "(truncated, or data after the last tensor)")
+    entries = {name: (dtype, shape, begin, end) for name, (dtype, shape, (begin, end)) in entries.items()}
+    return entries, metadata
+
+
+def read_safetensors_header(path):
+    """(entries, metadata, data_start) of a .safetensors file (see :func:`parse_safetensors_header`),
+    checked against its size before anything is read beyond the header; CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint file {path} does not exist")
@@ -45,44 +207,63 @@ def read_safetensors(path) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise CheckpointError(f"{path} is not a safetensors file: {size} bytes, shorter than its 8-byte header length")
+            raise CheckpointError(f"{path} is not a safetensors file: {size} bytes, shorter than its 8-byte "
+                                  "header length")
         (n,) = struct.unpack("<Q", head)
-        if n > _MAX_HEADER or 8 + n > size:
+        if n > MAX_HEADER or 8 + n > size:
             raise CheckpointError(
-                f"{path} is truncated or not a safetensors file: header length {n} bytes, file is {size} bytes"
+                f"{path} is truncated or not a safetensors file: its first 8 bytes give a header length of {n} "
+                f"bytes, but the file is {size} bytes and a header is at most {MAX_HEADER}; re-download it"
             )
-        try:
-            header = json.loads(f.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{path}: safetensors header is not valid JSON ({e}); the file is corrupt") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: safetensors header must be a JSON object")
-    header.pop("__metadata__", None)
-    data_start = 8 + n
-    data_size = size - data_start
-    mm = np.memmap(path, dtype=np.uint8, mode="r", offset=data_start, shape=(data_size,)) if data_size else None
+        raw = f.read(n)
+    entries, metadata = parse_safetensors_header(raw, size - 8 - n, where=str(path))
+    return entries, metadata, 8 + n
+
+
+def _library_check(path):
+    """The safetensors library's own reading of the header: refimpl accepts only files it accepts."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return set(f.keys())
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: the safetensors library refuses the file ({e}); it is corrupt or not a "
+                              "safetensors file (re-download it)") from None
+
+
+def read_safetensors(path) -> dict:
+    """Map each tensor name of a .safetensors file to a numpy array this process owns (read, not mapped:
+    truncating or rewriting the file afterwards changes nothing).
+
+    The header is checked by :func:`parse_safetensors_header` and by the safetensors library before any
+    tensor is allocated: a tensor's bytes come from the file, never from what the header merely claims,
+    so at most the file's size is allocated (twice its BF16 part, widened to float32). Raises
+    CheckpointError naming the file and the rule broken.
+    """
+    path = Path(path)
+    entries, _, data_start = read_safetensors_header(path)
+    names = _library_check(path)
+    if names != set(entries):  # cannot happen for a file both accept; kept as a guard
+        raise CheckpointError(f"{path}: refimpl and the safetensors library read different tensor names")
+    unsupported = sorted({dtype for dtype, *_ in entries.values() if dtype not in _DTYPES})
+    if unsupported:
+        raise CheckpointError(f"{path}: dtype {unsupported} is not read by refimpl (it reads {sorted(_DTYPES)}); "
+                              "convert the checkpoint to float32 / float16 / bfloat16")
     tensors = {}
-    for name, info in header.items():
-        try:
-            dtype_name, shape, (begin, end) = info["dtype"], [int(d) for d in info["shape"]], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path}: malformed header entry for tensor {name!r}: {info!r}") from None
-        if dtype_name not in _DTYPES:
-            raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {dtype_name!r}")
-        dtype = _DTYPES[dtype_name]
-        itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-        count = int(np.prod(shape)) if shape else 1
-        if not (0 <= begin <= end <= data_size) or end - begin != count * itemsize:
-            raise CheckpointError(
-                f"{path}: tensor {name!r} ({dtype_name}, shape {shape}) claims bytes [{begin}, {end}) but the "
-                f"data section holds {data_size} bytes: the file is truncated or corrupt; download it again"
-            )
-        raw = mm[begin:end] if count else np.zeros(0, np.uint8)
-        if dtype == "bfloat16":
-            arr = _bfloat16_to_float32(raw.view(np.uint16)).reshape(shape)
-        else:
-            arr = raw.view(dtype).reshape(shape)
-        tensors[name] = arr
+    with open(path, "rb") as f:
+        for name, (dtype_name, shape, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2]):
+            dtype = _DTYPES[dtype_name]
+            storage = np.uint16 if dtype == "bfloat16" else np.uint8 if dtype is np.bool_ else dtype
+            arr = np.empty(shape, dtype=storage)
+            f.seek(data_start + begin)
+            if end > begin and f.readinto(arr.reshape(-1).view(np.uint8)) != end - begin:
+                raise CheckpointError(f"{path} changed while it was read (tensor {name!r}); load it again")
+            if dtype == "bfloat16":
+                arr = _bfloat16_to_float32(arr)
+            elif dtype is np.bool_:
+                arr = arr != 0  # any nonzero byte is true, as the library reads it
+            tensors[name] = arr
     return tensors
 
 
@@ -115,6 +296,51 @@ def release_mapped_pages(arr) -> int:
     except (OSError, ValueError):
         return 0
     return hi - lo
+
+
+MAX_JSON_BYTES = 64 * 1024 * 1024  # a config, index or tokenizer JSON file larger than this is not one
+
+
+def read_json_file(path, what, error=CheckpointError, max_bytes=MAX_JSON_BYTES):
+    """The parsed content of a JSON file refimpl reads (a config, an index, tokenizer files), or ``error``
+    naming ``what`` and the file: larger than ``max_bytes``, not UTF-8, not JSON, or nested too deeply for
+    Python's parser (a RecursionError)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{what} {path} is {size} bytes, more than the {max_bytes} such a file can be; it is not one "
+                    "(re-download or re-create it)")
+    try:
+        return parse_json_text(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise error(f"{what} {path} is not UTF-8 ({e}); re-download or re-create it") from None
+    except ValueError as e:
+        raise error(f"{what} {path} is not valid JSON ({e}); fix or re-create the file") from None
+
+
+def parse_json_text(text):
+    """``json.loads(text)``, with nesting too deep for Python's parser a ValueError like any other bad JSON
+    (instead of a RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply (thousands of levels)") from None
+
+
+def inside_directory(directory, name, what) -> Path:
+    """``directory / name`` if it resolves (symbolic links followed) inside ``directory``, else a
+    CheckpointError naming ``what`` (the file that gave the name): a checkpoint may only name files of its
+    own directory, never ``../`` or an absolute path (refused before anything is opened)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise CheckpointError(f"{what} names the file {name!r}, which is not a file name; fix or re-create {what}")
+    root = Path(directory).resolve()
+    candidate = Path(name)
+    if candidate.is_absolute() or not (root / candidate).resolve().is_relative_to(root):
+        raise CheckpointError(
+            f"{what} names the file {name!r}, which lies outside the checkpoint directory {str(directory)!r}; a "
+            "checkpoint may only name files inside its own directory (refused; nothing was read from it)"
+        )
+    return Path(directory) / candidate
 
 
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
@@ -167,16 +393,22 @@ def load_checkpoint_tensors(directory) -> tuple[dict, dict]:
         tensors = read_safetensors(single)
         return tensors, {k: str(single) for k in tensors}
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{index} is not a valid safetensors index ({e!r})") from None
+        data = read_json_file(index, "the safetensors index")
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index} has no 'weight_map' object of tensor name -> shard file name; it is not "
+                                  "a transformers index file (re-download it)")
         tensors, files = {}, {}
         for shard in sorted(set(weight_map.values())):
-            shard_tensors = read_safetensors(directory / shard)
-            for name, arr in shard_tensors.items():
-                tensors[name] = arr
-                files[name] = str(directory / shard)
+            path = inside_directory(directory, shard, str(index))
+            if not path.is_file():
+                raise CheckpointNotFoundError(f"{index} lists the shard {shard!r}, which is not in {directory}; "
+                                              "download the missing shard")
+            for name, arr in read_safetensors(path).items():
+                if name in tensors:
+                    raise CheckpointError(f"tensor {name!r} is in two shards, {files[name]} and {path}; the "
+                                          "checkpoint is inconsistent (re-download it)")
+                tensors[name], files[name] = arr, str(path)
         missing = sorted(set(weight_map) - set(tensors))
         if missing:
             raise CheckpointError(f"{index} lists tensors that no shard holds: {missing[:5]}")

@@ -8,6 +8,7 @@
     refimpl trace all-MiniLM-L6-v2 --text "A sentence." --out golden.safetensors [--with-oracle]
     refimpl compare golden.safetensors candidate.npz [--map names.json] [--oracle] [--json report.json]
     refimpl compare-corpus all-MiniLM-L6-v2 refimpl:reference --inputs corpus.jsonl --out run/
+    refimpl convert bert_tf_dir/ bert_safetensors/  # .bin, TF1 or fairseq -> safetensors (docs/formats.md)
 
 Exit status: 0 on success (compare: everything within tolerance), 1 when a comparison finds a
 divergence, 2 for bad input (one message on stderr, never a traceback). Only the subcommand's own
@@ -420,9 +421,18 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from .formats.convert import convert
+
+    done = convert(args.src, args.dst, model_class=args.model_class)
+    print(f"{args.src} ({done['format']}) -> {args.dst}: {done['class']}, {done['tensors']} tensors; wrote "
+          f"{', '.join(done['written'])}" + (f"; skipped {len(done['skipped'])} non-weight tensors" if done["skipped"] else ""))
+    return 0
+
+
 # --- the parser -------------------------------------------------------------------------------------------
 
-SUBCOMMANDS = ("embed", "run", "fetch", "trace", "compare", "compare-corpus")
+SUBCOMMANDS = ("embed", "run", "fetch", "trace", "compare", "compare-corpus", "convert")
 
 
 def parser():
@@ -546,11 +556,18 @@ def parser():
     k.add_argument("--scheduler", help="a Dask scheduler's address (tcp://host:8786) instead of local processes")
     k.add_argument("--map", help="JSON name map for the candidate's tensors, as for compare")
     k.add_argument("--oracle", action="store_true", help="judge each input against float32 rounding (float64 oracle)")
+    v = sub.add_parser("convert", help="write a .bin / TF1 / fairseq checkpoint as a safetensors directory",
+                       description="Load SRC (safetensors, pytorch_model.bin[.index.json], a TF1 checkpoint, fairseq's "
+                                   "model.pt; read without running anything from the file) and write DST: config.json, "
+                                   "model.safetensors and the tokenizer files, loadable by transformers (docs/formats.md).")
+    v.add_argument("src", help="the checkpoint directory")
+    v.add_argument("dst", help="the directory to write")
+    v.add_argument("--model-class", help="the class to load into (default: config's architectures, else by format)")
     return ap
 
 
 COMMANDS = {"embed": cmd_embed, "run": cmd_run, "fetch": cmd_fetch, "trace": cmd_trace, "compare": cmd_compare,
-            "compare-corpus": cmd_compare_corpus}
+            "compare-corpus": cmd_compare_corpus, "convert": cmd_convert}
 
 
 def main(argv=None) -> int:

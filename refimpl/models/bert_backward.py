@@ -176,18 +176,22 @@ class SelfAttentionTape(NamedTuple):
     x: Any  # the block's input [B, S, D]
     attention: Any  # ops.attention.AttentionTape
     emb: Any  # relative-position embeddings E [S, T, H], or None
-    positions: Any  # positions of the queries (= keys) [S], or None
+    positions: Any  # (query positions [S], key positions [T]), or None
 
 
-def self_attention_train(t, p, cfg, x, mask, head_mask):
+def self_attention_train(t, p, cfg, x, mask, head_mask, cached=False):
     """``bert.self_attention`` in training mode (dropout on the probabilities, p: ``attention.self.``).
-    -> (context [B, S, D], probabilities used [B, N, S, S], SelfAttentionTape)."""
+    ``cached``: the relative positions of ``bert.cached_self_attention`` on an empty cache (transformers
+    4.57.6 gives every query the position T - 1 whenever its decoder runs with a cache, as an
+    EncoderDecoderModel's decoder does by default). -> (context [B, S, D], probabilities used [B, N, S, S],
+    SelfAttentionTape)."""
     n = cfg.num_attention_heads
     q, k, v = (split_heads(_linear(t, p, name, x), n) for name in ("query", "key", "value"))  # [B, N, S, H]
     extra, emb, positions = None, None, None
     if cfg.position_embedding_type != "absolute":
-        positions = _xp(x).arange(x.shape[1])
-        emb = relative_position_embeddings(p["distance_embedding.weight"], positions, positions,
+        xp, s = _xp(x), x.shape[1]
+        positions = (xp.full(s, s - 1) if cached else xp.arange(s), xp.arange(s))  # (queries, keys)
+        emb = relative_position_embeddings(p["distance_embedding.weight"], positions[0], positions[1],
                                            cfg.max_position_embeddings).astype(q.dtype, copy=False)  # [S, T, H]
         extra = relative_key_scores(q, emb)
         if cfg.position_embedding_type == "relative_key_query":
@@ -216,7 +220,7 @@ def self_attention_backward(t, p, cfg, dcontext, tape):
             dk, demb = dk + dk_rel, demb + demb_k
         table = p["distance_embedding.weight"]
         t.grads.add(p.name("distance_embedding.weight"), relative_position_embeddings_backward(
-            demb, tape.positions, tape.positions, cfg.max_position_embeddings, table.shape[0]).astype(table.dtype))
+            demb, tape.positions[0], tape.positions[1], cfg.max_position_embeddings, table.shape[0]).astype(table.dtype))
     x = tape.x
     dx = _linear_backward(t, p, "query", merge_heads(dq), x)
     dx = dx + _linear_backward(t, p, "key", merge_heads(dk), x)
@@ -298,10 +302,11 @@ class LayerTape(NamedTuple):
     feed_forward: FeedForwardTape
 
 
-def layer_train(t, p, cfg, x, mask, head_mask, encoder_hidden_states=None, cross_mask=None):
-    """``bert.encoder_layer`` / ``bert.decoder_layer`` (no cache) in training mode; cross-attention when
-    ``encoder_hidden_states`` is given. p: ``encoder.layer.{i}.``. -> (x [B, S, D], LayerTape)."""
-    context, _, att = self_attention_train(t, p.sub("attention.self."), cfg, x, mask, head_mask)
+def layer_train(t, p, cfg, x, mask, head_mask, encoder_hidden_states=None, cross_mask=None, cached=False):
+    """``bert.encoder_layer`` / ``bert.decoder_layer`` in training mode (``cached``: see
+    :func:`self_attention_train`); cross-attention when ``encoder_hidden_states`` is given.
+    p: ``encoder.layer.{i}.``. -> (x [B, S, D], LayerTape)."""
+    context, _, att = self_attention_train(t, p.sub("attention.self."), cfg, x, mask, head_mask, cached)
     x, att_out = add_norm_train(t, p.sub("attention.output."), cfg, context, x)
     cross = cross_out = None
     if encoder_hidden_states is not None:
@@ -324,11 +329,12 @@ def layer_backward(t, p, cfg, dx, tape):
     return dres + self_attention_backward(t, p.sub("attention.self."), cfg, dcontext, tape.attention), denc
 
 
-def stack_train(t, p, cfg, x, mask, head_masks, encoder_hidden_states=None, cross_mask=None):
+def stack_train(t, p, cfg, x, mask, head_masks, encoder_hidden_states=None, cross_mask=None, cached=False):
     """The L layers (p: ``encoder.``) -> (x, [LayerTape] * L)."""
     tapes = []
     for i in range(cfg.num_hidden_layers):
-        x, tape = layer_train(t, p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i], encoder_hidden_states, cross_mask)
+        x, tape = layer_train(t, p.sub(f"layer.{i}."), cfg, x, mask, head_masks[i], encoder_hidden_states, cross_mask,
+                              cached)
         tapes.append(tape)
     return x, tapes
 

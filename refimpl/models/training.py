@@ -137,20 +137,24 @@ def _base(model):
 
 
 def _body(model, t, p, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-          inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, pooled=False):
+          inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, pooled=False, use_cache=False):
     """Embeddings -> layers (-> pooler) of ``model`` in training mode, parameters read through ``p`` (the
     base model's prefix). Returns (x [B, S, D], pooled [B, D] or None, backward), where
     backward(dx, dpooled=None) -> (d words [B, S, D], d encoder_hidden_states or None); dx None:
-    only the pooler's gradient."""
+    only the pooler's gradient. ``use_cache``: the forward's (a decoder run with a cache has
+    transformers' relative positions of a cached call, see bert_backward.self_attention_train; with
+    absolute positions the cache changes nothing, so none is made)."""
     from .bert_generation import _BertGenerationBase
 
     cfg = model.config
     x_in = model._prepare_inputs(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                                 encoder_hidden_states, encoder_attention_mask, None, False)
+                                 encoder_hidden_states, encoder_attention_mask, None,
+                                 use_cache is not False and cfg.position_embedding_type != "absolute")
     x, emb = embeddings_train(t, p.sub("embeddings."), cfg, x_in.input_ids, x_in.token_type_ids, x_in.position_ids,
                               x_in.inputs_embeds, generation=isinstance(model, _BertGenerationBase))
     enc = x_in.encoder_hidden_states if cfg.is_decoder and cfg.add_cross_attention else None
-    x, layers = stack_train(t, p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks, enc, x_in.cross_mask)
+    x, layers = stack_train(t, p.sub("encoder."), cfg, x, x_in.self_mask, x_in.head_masks, enc, x_in.cross_mask,
+                            cached=x_in.cache is not None)
     pool = pooler_train(t, p.sub("pooler."), x) if pooled else None
     padding = {k.split(".")[1]: cfg.pad_token_id for k in model.padding_embeddings}
 
@@ -420,9 +424,11 @@ def _question_answering(model, t, input_ids=None, attention_mask=None, token_typ
 
 
 def _encoder_decoder(model, t, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                     inputs_embeds=None, decoder_inputs_embeds=None, labels=None):
+                     inputs_embeds=None, decoder_inputs_embeds=None, labels=None, use_cache=None):
     """EncoderDecoderModel: encoder -> (enc_to_dec_proj) -> decoder with cross-attention -> CE against the
-    labels (not shifted; decoder inputs made from them when not given), in the logits' dtype."""
+    labels (not shifted; decoder inputs made from them when not given), in the logits' dtype. The decoder
+    runs with ``use_cache`` as the forward passes it (None: the decoder config's, True by default), which
+    matters only for relative positions (transformers' cached-call positions, reproduced)."""
     from .encoder_decoder import shift_tokens_right
 
     enc_model, dec_model = model.encoder, model.decoder
@@ -442,7 +448,7 @@ def _encoder_decoder(model, t, input_ids=None, attention_mask=None, decoder_inpu
     dec_p = Params(model.params, "decoder." + _base(dec_model))
     x, _, dec_back = _body(dec_model, t, dec_p, decoder_input_ids, decoder_attention_mask,
                            inputs_embeds=decoder_inputs_embeds, encoder_hidden_states=h_dec,
-                           encoder_attention_mask=attention_mask)
+                           encoder_attention_mask=attention_mask, use_cache=use_cache)
     logits, head_back = _lm_head(dec_model, t, "decoder.", x)
     target = dec_model._labels(labels_host, "labels", logits.shape[:2], dec_model.config.vocab_size)
     loss, d = _ce(logits, target)

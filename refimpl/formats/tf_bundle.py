@@ -16,7 +16,7 @@ Keys are tensor names, sorted; the empty key holds a ``BundleHeaderProto`` (1: n
 0 little / 1 big), every other a ``BundleEntryProto`` (1: dtype, 2: shape — ``TensorShapeProto`` 2: dim
 {1: size} —, 3: shard_id, 4: offset, 5: size, 6: crc32c of the bytes, 7: slices). The few fields needed are
 decoded by hand (no protobuf dependency). A tensor's bytes are ``size`` bytes at ``offset`` in shard
-``shard_id``; they are memory-mapped, after checking that they lie inside that shard and that ``size`` is
+``shard_id``; they are read into owned memory (never left mapped, as refimpl/checkpoint.py), after checking that they lie inside that shard and that ``size`` is
 exactly the shape's element count times the dtype's size. Partitioned (sliced) variables and compressed
 tables are refused; string tensors (none in a BERT checkpoint) are skipped and listed. Data crc32c is not
 checked (pure-Python crc32c of hundreds of MB is too slow; the index's block checksums are).
@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import CheckpointError, CheckpointNotFoundError
 from ._common import TensorDict, human, inside
+from .torch_pickle import _File
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 MAX_INDEX_BYTES = 256 * 1024 * 1024  # an index lists names and offsets: ~100 bytes a tensor
@@ -255,12 +256,20 @@ def read_bundle(prefix) -> TensorDict:
             if not path.is_file():
                 raise CheckpointNotFoundError(f"{where} keeps tensors in {path.name}, which is not in {path.parent}; "
                                               "download every .data-* shard of the checkpoint")
-            n = path.stat().st_size
-            maps[k] = (np.memmap(path, dtype=np.uint8, mode="r", shape=(n,)) if n else np.zeros(0, np.uint8), path)
+            maps[k] = _File(path)
         return maps[k]
 
     out = TensorDict(format="tf_bundle")
     out.files = {}
+    try:
+        _read_entries(entries, out, shard, shards, big, where)
+    finally:
+        for f in maps.values():
+            f.close()
+    return out
+
+
+def _read_entries(entries, out, shard, shards, big, where):
     for key, value in entries[1:]:
         try:
             name = key.decode("utf-8")
@@ -288,13 +297,12 @@ def read_bundle(prefix) -> TensorDict:
             raise CheckpointError(
                 f"{where}: tensor {name!r} ({dtype}, shape {shape}) claims {e['size']} bytes at offset {e['offset']} "
                 f"of shard {e['shard_id']} of {shards}; its shape needs {numel * raw_dtype.itemsize}: corrupt index")
-        data, path = shard(e["shard_id"])
-        if e["offset"] + e["size"] > data.shape[0]:
+        data = shard(e["shard_id"])
+        path = data.path
+        if e["offset"] + e["size"] > data.size:
             raise CheckpointError(f"{where}: tensor {name!r} claims bytes [{e['offset']}, {e['offset'] + e['size']}) "
-                                  f"of {path.name}, which has {data.shape[0]}; the shard is truncated — download it again")
-        raw = data[e["offset"]:e["offset"] + e["size"]]
-        if raw.ctypes.data % raw_dtype.itemsize:
-            raw = raw.copy()
+                                  f"of {path.name}, which has {data.size}; the shard is truncated — download it again")
+        raw = data[e["offset"]:e["offset"] + e["size"]]  # owned memory, aligned
         arr = raw.view(raw_dtype.newbyteorder(">") if big else raw_dtype).reshape(shape)
         if big:
             arr = arr.astype(raw_dtype)
@@ -306,7 +314,6 @@ def read_bundle(prefix) -> TensorDict:
             arr = arr.view(np.uint8) != 0
         out[name] = arr
         out.files[name] = str(path)
-    return out
 
 
 def bert_name(tf_name: str):

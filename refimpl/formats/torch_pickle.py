@@ -35,10 +35,12 @@ persistent ids other than storages are refused. Before unpickling, every opcode 
 (``pickletools``): a length or memo index larger than the pickle itself is refused, so no pickle can make
 the unpickler allocate what it merely claims.
 
-Sizes are checked before anything is mapped: each storage's claimed size against its zip record's or the
-file's actual size, each tensor's offset, sizes and strides against its storage. Storages are memory-mapped
-read-only; a tensor is a view of its storage (contiguous: a slice; otherwise a strided view), copied only
-where its values must change representation: bfloat16 is widened to float32 exactly (its bits are a
+Sizes are checked before anything is read or allocated: each storage's claimed size against its zip
+record's or the file's actual size, each tensor's offset, sizes and strides against its storage. Each
+storage is read once into memory the process owns (never left memory-mapped: a loaded model does not crash
+or change when its file is rewritten, as refimpl/checkpoint.py's safetensors reader); a tensor is a view of
+its storage (contiguous: a slice; otherwise a strided view), copied only where its values must change
+representation: bfloat16 is widened to float32 exactly (its bits are a
 float32's top half; the same as refimpl's safetensors reader, so no ``ml_dtypes`` is needed), bool is
 normalised to 0/1, big-endian data is byte-swapped to native order. Complex and quantized storages are
 refused.
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 import pickle
 import pickletools
 import struct
@@ -222,39 +225,70 @@ class RestrictedUnpickler(pickle.Unpickler):
         return StorageRef(key, stype, numel, view)
 
 
-class _Window:
-    """A read-only file over a bytes-like object (a memory map) that copies only what is read, and never
-    more than is there: a pickle's claimed lengths cannot make it allocate past the data."""
+class _File:
+    """A checkpoint file read into owned memory on demand: ``f[a:b]`` is a new uint8 array of those bytes
+    (clipped to the file's size, read with one ``readinto``), so nothing handed out stays mapped to the file
+    (a loaded model cannot crash or change when its file is truncated or rewritten; refimpl/checkpoint.py)."""
 
-    def __init__(self, data):
-        self.view, self.pos = memoryview(data).cast("B"), 0
+    def __init__(self, path: Path):
+        self.path = path
+        self.f = open(path, "rb")
+        self.size = os.fstat(self.f.fileno()).st_size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return int(self[key:key + 1][0])
+        start, stop = max(0, key.start or 0), min(self.size, self.size if key.stop is None else key.stop)
+        buf = np.empty(max(0, stop - start), np.uint8)
+        self.f.seek(start)
+        if buf.size and self.f.readinto(buf) != buf.size:
+            raise CheckpointError(f"{self.path} became shorter while it was read; it is being rewritten — load it again")
+        return buf
+
+    def close(self):
+        self.f.close()
+
+
+class _Window:
+    """A read-only stream over a bytes-like object or a :class:`_File` from ``start`` that reads only what is
+    asked, and never more than is there: a pickle's claimed lengths cannot make it allocate past the data."""
+
+    def __init__(self, data, start=0):
+        self.view = data if isinstance(data, _File) else memoryview(data).cast("B")
+        self.pos = self.start = start
+
+    def __len__(self):
+        return len(self.view)
 
     def read(self, n=-1):
         end = len(self.view) if n is None or n < 0 else min(len(self.view), self.pos + n)
-        out = self.view[self.pos:end].tobytes()
+        out = bytes(self.view[self.pos:end])
         self.pos = end
         return out
 
     def readline(self):
         start = self.pos
         while self.pos < len(self.view):
-            chunk = self.view[self.pos:self.pos + 4096].tobytes()
+            chunk = bytes(self.view[self.pos:self.pos + 4096])
             i = chunk.find(b"\n")
             if i >= 0:
                 self.pos += i + 1
-                return self.view[start:self.pos].tobytes()
+                return bytes(self.view[start:self.pos])
             self.pos += len(chunk)
-        return self.view[start:].tobytes()
+        return bytes(self.view[start:])
 
     def tell(self):
-        return self.pos
+        return self.pos - self.start
 
 
-def scan_pickle(data, where: str) -> int:
+def scan_pickle(data, where: str, start: int = 0) -> int:
     """Check every opcode of the pickle at the start of ``data`` (bytes-like) before it is unpickled:
     lengths within the data, memo indices no larger than the count of opcodes so far, no extension-registry
     opcodes. Returns the pickle's length in bytes (up to and including STOP)."""
-    stream = _Window(data)
+    stream = _Window(data, start)
     count = 0
     try:
         for op, arg, pos in pickletools.genops(stream):
@@ -276,11 +310,12 @@ def scan_pickle(data, where: str) -> int:
     raise CheckpointError(f"{where}: the pickle ends without STOP; the file is truncated")
 
 
-def unpickle(data, where: str, *, legacy: bool, allow_namespace: bool = False):
-    """Unpickle ``data`` (exactly one pickle, scanned first) with :class:`RestrictedUnpickler`."""
-    end = scan_pickle(data, where)
+def unpickle(data, where: str, *, legacy: bool, allow_namespace: bool = False, start: int = 0):
+    """Unpickle the pickle at ``start`` of ``data`` (bytes-like or a :class:`_File`; scanned first) with
+    :class:`RestrictedUnpickler`. Returns (object, its length in bytes)."""
+    end = scan_pickle(data, where, start)
     try:
-        return RestrictedUnpickler(io.BytesIO(bytes(data[:end])), where=where, legacy=legacy,
+        return RestrictedUnpickler(io.BytesIO(bytes(data[start:start + end])), where=where, legacy=legacy,
                                    allow_namespace=allow_namespace).load(), end
     except CheckpointError:
         raise
@@ -350,12 +385,12 @@ def _resolve(obj, storages, big_endian, where, depth=0):
     return obj
 
 
-def _map_file(path: Path):
-    size = path.stat().st_size
-    if size == 0:
+def _open(path: Path):
+    data = _File(path)
+    if data.size == 0:
+        data.close()
         raise CheckpointError(f"{path} is empty (0 bytes): not a PyTorch checkpoint; download it again")
-    with open(path, "rb") as f:
-        return np.memmap(f, dtype=np.uint8, mode="r", shape=(size,)), size
+    return data, data.size
 
 
 def is_zip(path: Path) -> bool:
@@ -371,14 +406,17 @@ def load(path, *, allow_namespace: bool = False):
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint file {path} does not exist")
-    if is_zip(path):
-        return _load_zip(path, allow_namespace)
-    return _load_legacy(path, allow_namespace)
+    data, size = _open(path)
+    try:
+        if is_zip(path):
+            return _load_zip(path, data, size, allow_namespace)
+        return _load_legacy(path, data, size, allow_namespace)
+    finally:
+        data.close()
 
 
-def _load_zip(path: Path, allow_namespace: bool):
+def _load_zip(path: Path, data: _File, size: int, allow_namespace: bool):
     where = str(path)
-    data, size = _map_file(path)
     try:
         with zipfile.ZipFile(path) as z:
             infos = {i.filename: i for i in z.infolist()}
@@ -450,15 +488,14 @@ class _Cursor:
     def pickle(self, what, allow_namespace=False):
         if self.pos >= self.size:
             raise CheckpointError(f"{self.where}: the file ends before its {what}; it is truncated")
-        obj, n = unpickle(self.data[self.pos:], f"{self.where} ({what})", legacy=True,
-                          allow_namespace=allow_namespace)
+        obj, n = unpickle(self.data, f"{self.where} ({what})", legacy=True, allow_namespace=allow_namespace,
+                          start=self.pos)
         self.pos += n
         return obj
 
 
-def _load_legacy(path: Path, allow_namespace: bool):
+def _load_legacy(path: Path, data: _File, size: int, allow_namespace: bool):
     where = str(path)
-    data, size = _map_file(path)
     if bytes(data[:262]).find(b"ustar", 257) == 257:
         raise CheckpointError(f"{where} is a tar archive: the torch < 0.4 checkpoint format, which refimpl does not "
                               "read; load it with an old torch and save it again")
@@ -514,9 +551,7 @@ def _load_legacy(path: Path, allow_namespace: bool):
                 f"{where}: storage {key!r} claims {numel} elements of {ref.type!r} ({human(max(nbytes, 0))}) from "
                 f"byte {pos + 8}, but the file is {human(size)}; it is truncated or corrupt — download it again")
         raw = data[pos + 8:pos + 8 + nbytes]
-        arr = raw.view(ref.type.raw) if nbytes else np.zeros(0, ref.type.raw)
-        if arr.ctypes.data % ref.type.raw.itemsize:  # legacy records are unaligned: one aligned copy
-            arr = arr.copy()
+        arr = raw.view(ref.type.raw) if nbytes else np.zeros(0, ref.type.raw)  # owned, aligned (np.empty)
         roots[key] = arr
         pos += 8 + nbytes
 

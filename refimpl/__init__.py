@@ -51,6 +51,8 @@ _EXPORTS = {
     # recording intermediates
     "record": "refimpl.recorder",
     "Recorder": "refimpl.recorder",
+    # training: optimizers, schedules, clipping (model.loss_and_grads gives the gradients)
+    "optim": "refimpl.optim",
     # errors
     "RefimplError": "refimpl.errors",
     "ConfigError": "refimpl.errors",

@@ -170,9 +170,11 @@ def _body(model, t, p, input_ids=None, attention_mask=None, token_type_ids=None,
 
 def _output(model, root):
     """The LM head's output matrix and its name in the gradients (the word embeddings' when tied)."""
-    w = model._output_weight()
-    name = next(k for k, v in model.params.items() if v is w)
-    return w, root + name
+    if model.config.tie_word_embeddings:
+        name = _base(model) + "embeddings.word_embeddings.weight"
+    else:
+        name = "cls.predictions.decoder.weight" if "cls.predictions.bias" in model.params else "lm_head.decoder.weight"
+    return model._output_weight(), root + name
 
 
 def _classifier_dropout(cfg):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import CheckpointError, CheckpointNotFoundError
 from . import torch_pickle
 from ._common import TensorDict, inside, read_json
@@ -111,8 +109,3 @@ def config_dict(directory) -> dict | None:
 
         return fairseq.config_from_args(d / "model.pt")
     return None
-
-
-def host_copy(tensors: dict) -> dict:
-    """Each array as an owned, C-contiguous host copy (for writing a converted checkpoint)."""
-    return {k: np.ascontiguousarray(v) for k, v in tensors.items()}

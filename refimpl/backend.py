@@ -33,8 +33,14 @@ def get_backend(name: str = "numpy"):
 
 
 def resolve_dtype(dtype, backend: str = "numpy"):
-    """Map "float32" / "float64" / "float16" (or the numpy dtype) to a numpy dtype, checking the backend has it."""
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    """Map "float32" / "float64" / "float16" (or the numpy dtype) to a numpy dtype, checking the backend has it.
+    None means the default, float32 (as transformers' default dtype; numpy would read None as float64)."""
+    if dtype is None:
+        dtype = "float32"
+    try:
+        key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:
+        raise ConfigError(f"dtype={dtype!r} is not a dtype; choose one of {sorted(DTYPES)}") from None
     if key not in DTYPES:
         raise ConfigError(f"unsupported dtype {dtype!r}; choose one of {sorted(DTYPES)}")
     if key == "float16" and backend == "numpy":

@@ -39,7 +39,13 @@ class KVCache:
 
     @classmethod
     def allocate(cls, xp, dtype, num_layers, batch, num_heads, head_size, capacity):
-        """An empty cache able to hold ``capacity`` positions for ``batch`` rows."""
+        """An empty cache able to hold ``capacity`` positions for ``batch`` rows, in a floating ``dtype`` (the
+        model's: keys stored as int8 would be truncated)."""
+        import numpy as np
+
+        if np.dtype(dtype).kind != "f":
+            raise InputError(f"a KV cache holds keys and values in the model's floating dtype, not {np.dtype(dtype)}; "
+                             "use KVCache.allocate(xp, model.dtype, ...)")
         shape = (batch, num_heads, capacity, head_size)
         return cls(
             keys=tuple(xp.zeros(shape, dtype=dtype) for _ in range(num_layers)),

@@ -140,7 +140,7 @@ def parse_safetensors_header(raw: bytes, data_size: int, where="safetensors head
     Raises CheckpointError naming ``where`` and the rule broken.
     """
     def bad(reason):
-        return CheckpointError(f"{where}: {reason}; the file is corrupt or not a safetensors file (re-download it, "
+        return CheckpointError(f"{where}: {reason}; the file is truncated or corrupt, or not a safetensors file (re-download it, "
                                "or re-save it with safetensors' save_file)")
 
     try:
@@ -192,7 +192,7 @@ def parse_safetensors_header(raw: bytes, data_size: int, where="safetensors head
                       f"[{begin}, {end}), {end - begin} bytes")
     if expected_begin != data_size:
         raise bad(f"the tensors cover {expected_begin} bytes of the data section, but it holds {data_size} bytes "
-                  "(truncated, or data after the last tensor)")
+                  "(missing bytes, or data after the last tensor)")
     entries = {name: (dtype, shape, begin, end) for name, (dtype, shape, (begin, end)) in entries.items()}
     return entries, metadata
 
@@ -319,12 +319,12 @@ def read_json_file(path, what, error=CheckpointError, max_bytes=MAX_JSON_BYTES):
 
 
 def parse_json_text(text):
-    """``json.loads(text)``, with nesting too deep for Python's parser a ValueError like any other bad JSON
-    (instead of a RecursionError)."""
+    """``json.loads(text)``, with nesting too deep for Python's parser a ``json.JSONDecodeError`` like any
+    other bad JSON (instead of a RecursionError)."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError("nested too deeply (thousands of levels)") from None
+        raise json.JSONDecodeError("nested too deeply (thousands of levels)", text[:100], 0) from None
 
 
 def inside_directory(directory, name, what) -> Path:
@@ -417,6 +417,28 @@ def load_checkpoint_tensors(directory) -> tuple[dict, dict]:
 
     tensors = read_directory(directory)  # a TensorDict: .format, .skipped, .files
     return tensors, tensors.files
+
+
+_LAYER_SLACK = 64  # claimed layers beyond the checkpoint's that are still matched (and reported) tensor by tensor
+_LAYER_INDEX = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+
+
+def check_layer_count(config, tensors: dict, where: str) -> None:
+    """CheckpointError when the config claims more layers than the checkpoint's tensors hold, before the
+    model's table of parameter shapes (16 entries a layer) is built from the claim: a config.json saying
+    ``num_hidden_layers: 10000000`` would otherwise build a table of 160 million names first."""
+    claimed = getattr(config, "num_hidden_layers", None)
+    if not isinstance(claimed, int):
+        return
+    held = {int(m.group(1)) for name in tensors for m in [_LAYER_INDEX.search(name)] if m is not None}
+    count = max(held) + 1 if held else 0
+    if claimed > count + _LAYER_SLACK:  # a few missing layers: the strict matcher names their tensors
+        raise CheckpointError(
+            f"the config says num_hidden_layers={claimed}, but the checkpoint ({where}) holds "
+            + (f"layers 0..{count - 1} ({count} layers)" if count else "no layer tensors")
+            + f"; fix config.json (num_hidden_layers={count}) or pass num_hidden_layers={count} to from_pretrained"
+            + " (init_missing=True initialises layers a checkpoint lacks)"
+        )
 
 
 def rename_legacy(name: str) -> str:

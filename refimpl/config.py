@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Optional
 
 from .errors import CheckpointNotFoundError, ConfigError
 from .ops.activations import ACT2FN
+from .checkpoint import parse_json_text
 
 POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
@@ -44,7 +45,7 @@ def read_config_json(path) -> dict:
                    f"{'have' if len(nested) > 1 else 'has'} one: pass that directory)" if nested else "")
             )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json_text(path.read_text(encoding="utf-8"))  # a RecursionError becomes a JSONDecodeError
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid JSON ({e}); fix or regenerate the file") from None
     if not isinstance(data, dict):

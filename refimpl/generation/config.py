@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,8 +136,19 @@ class GenerationConfig:
                 )
         if not _is_number(self.repetition_penalty) or not self.repetition_penalty > 0:
             raise InputError(f"repetition_penalty={self.repetition_penalty!r} must be a float > 0 (1.0 disables it)")
-        if not _is_number(self.length_penalty):
-            raise InputError(f"length_penalty={self.length_penalty!r} must be a number")
+        if not _is_number(self.length_penalty) or not math.isfinite(self.length_penalty):
+            raise InputError(f"length_penalty={self.length_penalty!r} must be a finite number (1.0: scores divided "
+                             "by the length; 0: no length normalisation)")
+        for name in ("pad_token_id", "bos_token_id", "decoder_start_token_id", "forced_bos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not _is_token(value):
+                raise InputError(f"{name}={value!r} must be a token id (an integer >= 0) or None")
+        for name in ("eos_token_id", "forced_eos_token_id"):
+            value = getattr(self, name)
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            if value is not None and (not items or not all(_is_token(t) for t in items)):
+                raise InputError(f"{name}={value!r} must be a token id (an integer >= 0), a non-empty list of them, "
+                                 "or None")
         for name in ("do_sample", "output_scores", "output_logits", "output_attentions", "output_hidden_states",
                      "return_dict_in_generate", "remove_invalid_values", "use_cache", "renormalize_logits"):
             if not isinstance(getattr(self, name), bool):
@@ -163,6 +175,20 @@ class GenerationConfig:
             ):
                 raise InputError(f"bad_words_ids must be a non-empty list of non-empty lists of token ids >= 0, got {b!r}")
         return self
+
+    def check_vocabulary(self, vocab_size: int, what: str = "the decoder"):
+        """Every token id an option names lies in [0, vocab_size): an id past the vocabulary would index
+        past the logits (an IndexError in transformers), and -1 would wrap to the last id."""
+        named = [(name, getattr(self, name)) for name in (
+            "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_bos_token_id",
+            "forced_eos_token_id")]  # suppress_tokens, begin_suppress_tokens, bad_words_ids: build_processors
+        for name, value in named:
+            for token in _flat(value):
+                if int(token) >= vocab_size:
+                    raise InputError(
+                        f"{name}={_short(value)} names token {int(token)}, outside the vocabulary of {what} "
+                        f"(ids 0..{vocab_size - 1}); give ids of this model's tokenizer"
+                    )
 
     def eos_list(self):
         """eos_token_id as a list (empty when unset)."""
@@ -224,6 +250,25 @@ def _is_number(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _is_token(x):
+    """A token id: an integer >= 0 (a Python or numpy integer; never a bool, a float like 4.7, or -1)."""
+    return (isinstance(x, int) or type(x).__module__ == "numpy" and hasattr(x, "dtype") and x.dtype.kind in "iu") \
+        and not isinstance(x, bool) and x >= 0
+
+
+def _flat(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _flat(v)]
+    return [value]
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InputError(f"{name}={value!r} must be an integer >= {minimum}")
@@ -265,7 +310,11 @@ def load_generation_config(path) -> GenerationConfig:
     path = Path(path)
     if path.is_dir():
         path = path / "generation_config.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
+    from ..checkpoint import read_json_file
+
+    data = read_json_file(path, "generation config", error=ConfigError)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object of generation options, got {type(data).__name__}")
     gc = GenerationConfig()
     for k, v in data.items():
         if k in GenerationConfig.field_names():

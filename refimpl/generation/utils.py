@@ -33,6 +33,7 @@ import numpy as np
 from ..backend import array_module, to_host
 from ..cache import KVCache
 from ..errors import InputError
+from ..models.base import binary_mask, host_array
 from .config import resolve_generation_config
 from .logits_process import apply_processors, build_processors
 from .outputs import BeamTrace, GenerateOutput
@@ -44,7 +45,7 @@ BIG = np.float32(-1.0e9)  # transformers' "impossible" beam score
 
 
 def _host_ids(value, name, vocab_size, shape=None):
-    arr = np.asarray(to_host(value))
+    arr = host_array(value, name)
     if arr.dtype.kind not in "iu" or arr.ndim != 2 or 0 in arr.shape:
         raise InputError(f"{name} must be integer ids of shape [batch, length] (non-empty), got {arr.dtype} {arr.shape}")
     if shape is not None and arr.shape != tuple(shape):
@@ -55,10 +56,44 @@ def _host_ids(value, name, vocab_size, shape=None):
 
 
 def _host_mask(value, name, shape):
-    arr = np.asarray(to_host(value))
+    """A 0/1 mask (as the forward checks it: ``binary_mask``), as int64 like transformers' generate."""
+    arr = binary_mask(value, name)
     if arr.shape != tuple(shape):
         raise InputError(f"{name} has shape {arr.shape}, expected {tuple(shape)} (2-D, like the ids)")
     return arr.astype(np.int64)
+
+
+def _physical_memory():
+    """Bytes of memory this machine has (None where the platform does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_rows_fit(model, dcfg, gc, batch, expand, encoder_length):
+    """InputError before anything is allocated when the rows generation needs (batch x num_beams, or x
+    num_return_sequences) could not fit in this machine's memory: per row the KV cache (2 L D values per
+    position, max_length positions plus the encoder's E) and two float32 rows of the vocabulary (logits,
+    scores). ``num_beams=10**7`` asked for terabytes; transformers fails on the allocation."""
+    limit = _physical_memory()
+    if limit is None:
+        return
+    length = max(gc.max_length, (gc.max_new_tokens or 0) + 1)
+    length = min(length, dcfg.max_position_embeddings)
+    itemsize = np.dtype(model.dtype).itemsize
+    per_row = 2 * dcfg.num_hidden_layers * dcfg.hidden_size * itemsize * (length + encoder_length) + 8 * dcfg.vocab_size
+    rows = batch * expand
+    if rows * per_row > limit:
+        most = max(limit // (per_row * batch), 1)
+        raise InputError(
+            f"num_beams={gc.num_beams} / num_return_sequences={gc.num_return_sequences} on a batch of {batch} needs "
+            f"{rows} rows of about {per_row} bytes each (KV cache of {length} positions, logits), "
+            f"{rows * per_row / 2**30:.1f} GiB, more than this machine's {limit / 2**30:.1f} GiB of memory; use at most "
+            f"{most} beams for this batch (or a smaller batch)"
+        )
 
 
 def _infer_mask(ids, pad, eos):
@@ -207,6 +242,7 @@ def generate(model, inputs=None, *, input_ids=None, attention_mask=None, token_t
     gc = resolve_generation_config(model, generation_config, kwargs)
     xp = model.xp
     vocab = dcfg.vocab_size
+    gc.check_vocabulary(vocab)
     eos = gc.eos_list()
     pad = gc.pad_token_id if gc.pad_token_id is not None else (eos[0] if eos else None)
     expand = max(gc.num_beams, gc.num_return_sequences)
@@ -261,6 +297,8 @@ def generate(model, inputs=None, *, input_ids=None, attention_mask=None, token_t
                 enc_hidden = getattr(encoder_outputs, "last_hidden_state", encoder_outputs)
                 enc_mask = _host_mask(attention_mask, "attention_mask", enc_hidden.shape[:2])
         encoder_record = encoder_outputs
+        _check_rows_fit(model, dcfg, gc, getattr(encoder_outputs, "last_hidden_state", encoder_outputs).shape[0],
+                        expand, getattr(encoder_outputs, "last_hidden_state", encoder_outputs).shape[1])
         enc_hidden = model.project(getattr(encoder_outputs, "last_hidden_state", encoder_outputs),
                                    recorder=recorder)  # [B, E, D]
         b = enc_hidden.shape[0]
@@ -300,6 +338,7 @@ def generate(model, inputs=None, *, input_ids=None, attention_mask=None, token_t
                 )
             token_types = _host_ids(token_type_ids, "token_type_ids", dcfg.type_vocab_size, shape=ids.shape)
         b = ids.shape[0]
+        _check_rows_fit(model, dcfg, gc, b, expand, 0)
     for name, value in (("decoder_input_ids", decoder_input_ids), ("decoder_attention_mask", decoder_attention_mask),
                         ("encoder_outputs", encoder_outputs)):
         if value is not None and not is_ed:

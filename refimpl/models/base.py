@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import get_backend, resolve_dtype, to_host
-from ..checkpoint import load_checkpoint_tensors, rename_legacy
+from ..checkpoint import check_layer_count, load_checkpoint_tensors, rename_legacy
 from ..errors import CheckpointError, ConfigError, InputError, InputTypeError
 from ..kernels import get_kernels
 from .init import generator, init_weights
@@ -270,6 +270,8 @@ class PreTrainedModel:
         xp = get_backend(backend)
         np_dtype = resolve_dtype(dtype, backend)
         kernels = get_kernels(kernels)
+        if not init_missing:
+            check_layer_count(config, tensors, where)  # before the shape table is built from the config's claim
         shapes = cls.param_shapes(config)
         options = {"unused_prefixes": cls._unused_prefixes(), **cls._match_options(config)}
         params, report = match_checkpoint(shapes, tensors, dict(files or {}), where=where,
@@ -351,9 +353,7 @@ class PreTrainedModel:
 
     def _mask(self, value, name, shape_options):
         """Validate a 0/1 mask whose shape is one of ``shape_options``; return it on the backend, model dtype."""
-        arr = host_array(value, name)
-        if arr.dtype.kind not in "biuf":
-            raise InputTypeError(f"{name} must be a numeric array of 0/1, got dtype {arr.dtype}")
+        arr = binary_mask(value, name)
         if tuple(arr.shape) not in [tuple(s) for s in shape_options]:
             raise InputError(
                 f"{name} has shape {arr.shape}, expected " + " or ".join(str(tuple(s)) for s in shape_options)
@@ -369,12 +369,30 @@ class PreTrainedModel:
         return arr.astype(self.dtype, copy=False)
 
 
+def binary_mask(value, name):
+    """``value`` as a host array holding only 0 and 1 (or booleans): the one mask the forward and
+    ``generate`` accept. Any other value (2, -1, 0.5, NaN) is an InputError naming it: transformers folds
+    such a value into ``(1 - mask) * min`` (a forward) or casts it to an integer first (``generate``),
+    and the two disagree (docs/parity.md)."""
+    arr = host_array(value, name)
+    if arr.dtype.kind not in "biuf":
+        raise InputTypeError(f"{name} must be a numeric array of 0/1, got dtype {arr.dtype}")
+    if arr.dtype.kind != "b":
+        bad = (arr != 0) & (arr != 1)  # NaN is neither
+        if bad.any():
+            raise InputError(
+                f"{name} contains {arr[bad].ravel()[0].item()!r}; a mask holds only 1 (attend) and 0 (masked). Build it "
+                f"as (mask > 0).astype(int) or pass the tokenizer's attention_mask"
+            )
+    return arr
+
+
 def host_array(value, name):
     """``value`` (an array, nested lists, anything with ``__array__``) as a host numpy array, or an
     InputError naming ``name`` when its rows have different lengths (a batch that was not padded)."""
     try:
         return np.asarray(to_host(value))
-    except ValueError:
+    except (ValueError, TypeError):
         lengths = [len(row) if hasattr(row, "__len__") else "scalar" for row in value] if hasattr(value, "__iter__") else []
         raise InputError(
             f"{name} is ragged: its rows have lengths {lengths[:8]}{' ...' if len(lengths) > 8 else ''}; pad the batch "

@@ -203,6 +203,9 @@ class _BertBase(PreTrainedModel):
                 raise InputError(f"past_key_values must be a refimpl KVCache, got {type(cache).__name__}")
             if cache.batch_size != b:
                 raise InputError(f"past_key_values holds {cache.batch_size} rows but the input has batch {b}")
+            if cache.keys and cache.keys[0].dtype != dtype:
+                raise InputError(f"past_key_values holds {cache.keys[0].dtype} keys but the model computes in {dtype}; "
+                                 f"allocate the cache with the model's dtype (KVCache.allocate(xp, model.dtype, ...))")
         elif use_cache:
             cache = KVCache.allocate(xp, dtype, cfg.num_hidden_layers, b, cfg.num_attention_heads,
                                      cfg.head_size, cfg.max_position_embeddings)
@@ -216,6 +219,10 @@ class _BertBase(PreTrainedModel):
             position_ids = self._default_position_ids(input_ids, b, s, past)
         else:
             position_ids = self._ids(position_ids, "position_ids", cfg.max_position_embeddings, "positions")
+            if cfg.position_embedding_type != "absolute":  # relative distances come from arange(past + s)
+                self._check_length(past, s, cfg.max_position_embeddings,
+                                   f"max_position_embeddings={cfg.max_position_embeddings}, the longest distance "
+                                   f"{cfg.position_embedding_type} position embeddings can embed")
             if position_ids.shape not in ((b, s), (1, s)):
                 raise InputError(f"position_ids has shape {position_ids.shape}, expected ({b}, {s}) or (1, {s})")
         if token_type_ids is None:
@@ -284,6 +291,12 @@ class _BertBase(PreTrainedModel):
         if head_mask is None:
             return [None] * cfg.num_hidden_layers
         hm = host_array(head_mask, "head_mask")
+        if hm.dtype.kind not in "biuf":
+            raise InputError(f"head_mask must hold numbers (1 keeps a head, 0 drops it), got dtype {hm.dtype}: "
+                             f"{head_mask!r:.80}")
+        if hm.dtype.kind == "f" and not np.isfinite(hm).all():
+            raise InputError(f"head_mask contains {hm[~np.isfinite(hm)].ravel()[0].item()!r}; it must hold finite numbers "
+                             "(1 keeps a head, 0 drops it)")
         n, layers = cfg.num_attention_heads, cfg.num_hidden_layers
         if hm.shape not in ((n,), (layers, n)):
             raise InputError(f"head_mask has shape {hm.shape}, expected ({n},) or ({layers}, {n})")

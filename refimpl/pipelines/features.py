@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from .base import Pipeline, check_text, host
+from ..checkpoint import parse_json_text
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")  # sentence-transformers' concatenation order
 _POOLING_KEYS = {
@@ -116,7 +117,7 @@ def read_sentence_transformers(directory):
 
 def _json(path):
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return parse_json_text(Path(path).read_text(encoding="utf-8"))  # deep nesting: a JSONDecodeError
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist (modules.json refers to it)") from None
     except json.JSONDecodeError as e:

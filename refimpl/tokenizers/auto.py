@@ -40,7 +40,11 @@ class AutoTokenizer:
 
         directory = local_directory(directory, "tokenizer directory", "tokenizer_config.json and the vocabulary files")
         if (directory / "tokenizer_config.json").is_file():
-            name = read_json(directory / "tokenizer_config.json", "tokenizer config").get("tokenizer_class")
+            data = read_json(directory / "tokenizer_config.json", "tokenizer config")
+            name = data.get("tokenizer_class") if isinstance(data, dict) else None
+            if name is not None and not isinstance(name, str):
+                raise TokenizerError(f"tokenizer_class={name!r} in {str(directory / 'tokenizer_config.json')!r} must "
+                                     "be a class name (a str)")
             if name:
                 if name not in TOKENIZER_CLASSES:
                     raise TokenizerError(
@@ -49,8 +53,9 @@ class AutoTokenizer:
                     )
                 return TOKENIZER_CLASSES[name]
         if (directory / "config.json").is_file():
-            model_type = read_json(directory / "config.json", "model config").get("model_type")
-            if model_type in MODEL_TYPES:
+            data = read_json(directory / "config.json", "model config")
+            model_type = data.get("model_type") if isinstance(data, dict) else None
+            if isinstance(model_type, str) and model_type in MODEL_TYPES:
                 return MODEL_TYPES[model_type]
         if (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file():
             return BertTokenizer

@@ -74,13 +74,67 @@ class BatchEncoding(dict):
 
 def read_json(path: Path, what: str) -> dict:
     """Load a JSON file, or raise a TokenizerError naming the file."""
+    from ..checkpoint import MAX_JSON_BYTES, parse_json_text
+
     try:
+        if Path(path).stat().st_size > MAX_JSON_BYTES:
+            raise TokenizerError(f"{what} {str(path)!r} is {Path(path).stat().st_size} bytes, more than the "
+                                 f"{MAX_JSON_BYTES} a tokenizer file can be; it is not one")
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return parse_json_text(f.read())
     except FileNotFoundError:
         raise TokenizerFileNotFoundError(f"{what} {str(path)!r} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        if isinstance(e, TokenizerError):
+            raise
         raise TokenizerError(f"{what} {str(path)!r} is not valid UTF-8 JSON ({e}); re-export it") from None
+
+
+# tokenizer_config.json / special_tokens_map.json / from_pretrained keywords -> the type each must have
+_BOOL_OPTIONS = ("do_lower_case", "do_basic_tokenize", "tokenize_chinese_chars", "clean_text", "add_prefix_space",
+                 "decoder_cleanup", "clean_up_tokenization_spaces", "trim_offsets", "legacy", "split_by_punct")
+_OPTION_TYPES = {"strip_accents": ("a boolean or null", lambda v: v is None or isinstance(v, bool)),
+                 "model_max_length": ("an integer >= 0 or null", lambda v: v is None or _is_count(v)
+                                      or isinstance(v, float) and v >= 0 and v == int(v)),
+                 "max_input_chars_per_word": ("an integer >= 1", lambda v: _is_count(v) and v >= 1),
+                 "padding_side": ("'left' or 'right'", lambda v: v in ("left", "right")),
+                 "truncation_side": ("'left' or 'right'", lambda v: v in ("left", "right")),
+                 "errors": ("a str (a codec error handler: 'replace', 'strict', 'ignore')", lambda v: isinstance(v, str)),
+                 "wordpiece_prefix": ("a str", lambda v: isinstance(v, str)),
+                 "never_split": ("null or a list of str", lambda v: v is None or isinstance(v, list)
+                                 and all(isinstance(t, str) for t in v)),
+                 "additional_special_tokens": ("a list of tokens (str, or {\"content\": str})", lambda v: v is None or
+                                               isinstance(v, list) and all(_is_token_entry(t) for t in v)),
+                 "sp_model_kwargs": ("an object", lambda v: v is None or isinstance(v, dict))}
+
+
+def _is_count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_token_entry(v):
+    return isinstance(v, str) or isinstance(v, dict) and isinstance(v.get("content"), str)
+
+
+def check_options(options: dict, where: str) -> dict:
+    """Each known tokenizer option of ``options`` has the type transformers' files give it, or a
+    TokenizerError naming the key and ``where`` it came from: ``do_lower_case: "false"`` (a non-empty
+    string, so truthy: it lowercased) or ``additional_special_tokens: "hello"`` (iterated: five
+    one-character tokens) is refused instead of misread."""
+    for key, value in options.items():
+        if key in _BOOL_OPTIONS:
+            want, ok = "a JSON boolean (true/false, unquoted)", isinstance(value, bool)
+        elif key in SPECIAL_TOKEN_NAMES:
+            want, ok = "a token (str, or {\"content\": str}) or null", value is None or _is_token_entry(value)
+        elif key in _OPTION_TYPES:
+            want, check = _OPTION_TYPES[key]
+            ok = check(value)
+        else:
+            continue
+        if not ok:
+            raise TokenizerError(f"tokenizer option {key}={value!r:.80} ({type(value).__name__}) in {where} must be "
+                                 f"{want}; fix it there")
+    return options
 
 
 def _token_content(value):
@@ -96,6 +150,30 @@ def _check_text(value, what: str):
             f"{what} must be a str (or a list of str for a batch), got {type(value).__name__} {value!r:.80}; "
             "decode bytes first (b.decode('utf-8')) and convert numbers with str()"
         )
+
+
+def check_unicode(value: str, what: str = "text"):
+    """InputError for a lone surrogate, which has no UTF-8 encoding (SentencePiece, which reads UTF-8,
+    fails on it with a raw RuntimeError). WordPiece tokenizes such text (as transformers' slow BERT does)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(
+            f"{what} contains a lone surrogate {value[e.start]!r} (U+{ord(value[e.start]):04X}) at character {e.start}, "
+            "which is not Unicode text (no UTF-8 encoding; transformers' fast tokenizers and SentencePiece refuse it "
+            "too): fix the text, e.g. text.encode('utf-16', 'surrogatepass').decode('utf-16') joins a split pair, "
+            "or decode the original bytes with errors='replace'"
+        ) from None
+
+
+def _check_option(name, value, minimum, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise TokenizerError(f"{name}={value!r} must be an integer >= {minimum}" + (" or None" if allow_none else ""))
+
+
+MAX_PADDED_TOKENS = 2 ** 26  # rows x padded length a call may build when no model_max_length bounds it
 
 
 class TokenizerBase:
@@ -336,6 +414,16 @@ class TokenizerBase:
             )
         if return_tensors not in (None, "np"):
             raise TokenizerError(f"return_tensors={return_tensors!r} is not supported; use 'np' or None")
+        _check_option("max_length", max_length, 0)
+        _check_option("pad_to_multiple_of", pad_to_multiple_of, 1)
+        for name, value in (("add_special_tokens", add_special_tokens), ("return_special_tokens_mask",
+                            return_special_tokens_mask), ("return_offsets_mapping", return_offsets_mapping),
+                            ("return_token_type_ids", return_token_type_ids),
+                            ("return_attention_mask", return_attention_mask), ("verbose", verbose)):
+            if not isinstance(value, bool) and not (value is None and name.startswith("return_")):
+                raise TokenizerError(f"{name}={value!r} must be True or False")
+        if padding_side is not None and padding_side not in ("left", "right"):
+            raise TokenizerError(f"padding_side={padding_side!r}; use 'left' or 'right'")
         padding, truncation, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of)
 
         rows = []
@@ -356,6 +444,7 @@ class TokenizerBase:
             target = max(len(r["input_ids"]) for r in rows) if padding == "longest" else max_length
             if pad_to_multiple_of is not None and target % pad_to_multiple_of:
                 target = (target // pad_to_multiple_of + 1) * pad_to_multiple_of
+            self._check_padded_size(len(rows), target, max(len(r["input_ids"]) for r in rows))
             side = padding_side if padding_side is not None else self.padding_side
             if side not in ("left", "right"):
                 raise TokenizerError(f"padding_side={side!r}; use 'left' or 'right'")
@@ -392,6 +481,25 @@ class TokenizerBase:
         return out
 
     supports_offsets = True
+
+    def _check_padded_size(self, rows: int, target: int, longest: int):
+        """Padding to ``target`` must stay within what a model can take: ``model_max_length`` when the
+        tokenizer knows it, else ``MAX_PADDED_TOKENS`` tokens over the batch; padding never has to go past
+        the longest row. (transformers builds the lists: max_length=10**10 exhausts memory.)"""
+        if target <= longest:
+            return
+        if self.model_max_length <= LARGE_INTEGER and target > self.model_max_length:
+            raise TokenizerError(
+                f"padding to {target} tokens is more than model_max_length={self.model_max_length}, the most the "
+                f"model takes; pad to at most {self.model_max_length} (padding='max_length', "
+                f"max_length={self.model_max_length}) or use padding=True (the longest row)"
+            )
+        if rows * target > MAX_PADDED_TOKENS:
+            raise TokenizerError(
+                f"padding {rows} rows to {target} tokens builds {rows * target} ids, more than the "
+                f"{MAX_PADDED_TOKENS} refimpl builds for one call; use padding=True (the longest row, {longest}) "
+                "or a smaller max_length"
+            )
 
     def _strategies(self, padding, truncation, max_length, pad_to_multiple_of):
         """transformers' ``_get_padding_truncation_strategies``: resolve padding/truncation/max_length."""
@@ -485,12 +593,21 @@ class TokenizerBase:
         config = {}
         if (directory / "tokenizer_config.json").is_file():
             config = read_json(directory / "tokenizer_config.json", "tokenizer config")
+            if not isinstance(config, dict):
+                raise TokenizerError(f"{directory / 'tokenizer_config.json'} must hold a JSON object of options, got "
+                                     f"{type(config).__name__}; fix or re-export it")
         if (directory / "special_tokens_map.json").is_file():
-            for k, v in read_json(directory / "special_tokens_map.json", "special tokens map").items():
+            special_map = read_json(directory / "special_tokens_map.json", "special tokens map")
+            if not isinstance(special_map, dict):
+                raise TokenizerError(f"{directory / 'special_tokens_map.json'} must hold a JSON object of tokens, got "
+                                     f"{type(special_map).__name__}; fix or re-export it")
+            for k, v in special_map.items():
                 config.setdefault(k, v) if k not in SPECIAL_TOKEN_NAMES else config.__setitem__(k, v)
         for ignored in ("tokenizer_class", "name_or_path", "auto_map", "added_tokens_decoder", "special_tokens_map_file",
                         "tokenizer_file", "extra_special_tokens", "split_special_tokens", "use_fast"):  # fmt: skip
             config.pop(ignored, None)
+        check_options(config, f"{str(directory)!r} (tokenizer_config.json / special_tokens_map.json)")
+        check_options(kwargs, "the from_pretrained keywords")
         config.update(kwargs)
         return directory, config
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from ..errors import TokenizerError
-from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, read_json
+from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
 from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize, fast_pre_tokenize_words
 from .wordpiece import WordPiece
 
@@ -49,12 +49,26 @@ def load_vocab_txt(path) -> dict[str, int]:
 def load_tokenizer_json(path) -> dict:
     """The parts of a ``tokenizer.json`` (WordPiece model) refimpl uses, as constructor arguments."""
     data = read_json(Path(path), "tokenizer file")
-    model = data.get("model") or {}
-    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+    model = (data.get("model") if isinstance(data, dict) else None) or {}
+    if not isinstance(model, dict) or model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
         raise TokenizerError(
-            f"tokenizer file {str(path)!r} does not hold a WordPiece model (model.type={model.get('type')!r}); "
+            f"tokenizer file {str(path)!r} does not hold a WordPiece model (model.type="
+            f"{model.get('type') if isinstance(model, dict) else model!r}); "
             "BertTokenizer needs a WordPiece tokenizer.json or a vocab.txt"
         )
+    bad = next(((k, v) for k, v in model["vocab"].items() if isinstance(v, bool) or not isinstance(v, int) or v < 0), None)
+    if bad is not None:
+        raise TokenizerError(f"tokenizer file {str(path)!r}: vocabulary entry {bad[0]!r}: {bad[1]!r} must map the token "
+                             "to an integer id >= 0; re-export the file")
+    for section in ("normalizer", "decoder"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise TokenizerError(f"tokenizer file {str(path)!r}: {section!r} must be an object or null")
+    added_tokens = data.get("added_tokens") or []
+    if not isinstance(added_tokens, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("content"), str) and isinstance(a.get("id"), int)
+            and not isinstance(a.get("id"), bool) and a["id"] >= 0 for a in added_tokens):
+        raise TokenizerError(f"tokenizer file {str(path)!r}: 'added_tokens' must be a list of "
+                             "{\"content\": str, \"id\": int >= 0} objects; re-export the file")
     out = {"vocab": {str(k): int(v) for k, v in model["vocab"].items()}}
     out["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
     out["wordpiece_prefix"] = model.get("continuing_subword_prefix", "##")
@@ -66,8 +80,11 @@ def load_tokenizer_json(path) -> dict:
         out["do_lower_case"] = norm.get("lowercase", True)
     dec = data.get("decoder") or {}
     out["decoder_cleanup"] = dec.get("cleanup", True) if dec.get("type") == "WordPiece" else True
-    for added in data.get("added_tokens") or []:
+    for added in added_tokens:
         out["vocab"].setdefault(added["content"], added["id"])
+    check_options({k: v for k, v in out.items() if k != "vocab"}, f"tokenizer file {str(path)!r}")
+    if not isinstance(out["max_input_chars_per_word"], int):
+        raise TokenizerError(f"tokenizer file {str(path)!r}: max_input_chars_per_word must be an integer")
     return out
 
 

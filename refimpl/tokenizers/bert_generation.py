@@ -21,7 +21,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from ..errors import TokenizerError
-from .base import Seq, TokenizerBase, TokenizerFileNotFoundError
+from .base import Seq, TokenizerBase, TokenizerFileNotFoundError, check_unicode
 
 
 
@@ -122,6 +122,7 @@ class BertGenerationTokenizer(TokenizerBase):
         return row
 
     def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        check_unicode(text)  # SentencePiece reads UTF-8: a lone surrogate was a raw RuntimeError
         tokens: list[str] = []
         pos = 0
         matches = list(self._special_re.finditer(text)) if self._special_re is not None else []

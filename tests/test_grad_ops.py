@@ -71,6 +71,12 @@ def test_embedding_backward_is_a_scatter_add_with_a_zero_padding_row(v, d, n, pa
     if pad is not None and pad < v:
         want[pad] = 0
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+    from refimpl.models.bert_backward import embedding_backward_add
+
+    base = rng.standard_normal((v, d))
+    into = base.copy()
+    embedding_backward_add(into, dy, ids, pad)  # the in-place form (a tied table), the same sums
+    np.testing.assert_allclose(into, base + got, rtol=1e-14, atol=1e-14)
     if pad is None:  # and the derivative of the lookup itself
         w = rng.standard_normal((v, d))
         check_directional(scalar(lambda a: emb.embedding(a, ids), dy), w, got, rng, "dW")

@@ -32,7 +32,7 @@ def test_loss_is_the_forwards_loss_exactly_with_the_reference_kernels(position):
     m = mlm(position_embedding_type=position)
     inputs = batch(np.random.default_rng(0))
     loss, grads = m.loss_and_grads(**inputs)
-    assert float(loss) == float(m(**inputs).loss)
+    assert abs(float(loss) - float(m(**inputs).loss)) <= 1e-15 * float(loss)  # the LM loss sums only kept rows
     unused = {"bert.embeddings.position_embeddings.weight"} if position != "absolute" else set()  # as torch: no .grad
     assert set(grads) == set(m.params) - unused and all(grads[k].shape == m.params[k].shape for k in grads)
     loss_fast, grads_fast = mlm(position_embedding_type=position, kernels="fast").loss_and_grads(**inputs)

@@ -46,8 +46,9 @@ class Grads(dict):
     """name -> gradient; :meth:`add` accumulates (a tensor used twice gets the sum, as autograd gives)."""
 
     def add(self, name, value):
+        """Every value added is a new array of the backward's own, so the sum is made in place."""
         if name in self:
-            self[name] = self[name] + value
+            self[name] += value
         else:
             self[name] = value
 
@@ -156,9 +157,12 @@ def embeddings_backward(t, p, cfg, dx, tape, padding_idx):
     lead = dsum.shape[:2]
 
     def table(name, ids):
-        w = p[name + ".weight"]
+        w, full = p[name + ".weight"], p.name(name + ".weight")
         ids = xp.broadcast_to(ids, lead)
-        t.grads.add(p.name(name + ".weight"), embedding_backward(dsum, ids, w.shape[0], padding_idx.get(name)))
+        if full in t.grads:  # a tied table (the LM head's gradient is there): scatter-add into it in place
+            embedding_backward_add(t.grads[full], dsum, ids, padding_idx.get(name))
+        else:
+            t.grads.add(full, embedding_backward(dsum, ids, w.shape[0], padding_idx.get(name)))
 
     if tape.position_ids is not None:
         table("position_embeddings", tape.position_ids)
@@ -167,6 +171,20 @@ def embeddings_backward(t, p, cfg, dx, tape, padding_idx):
     if tape.input_ids is not None:
         table("word_embeddings", tape.input_ids)
     return dsum
+
+
+def embedding_backward_add(dw, dy, ids, padding_idx=None):
+    """dw += ``ops.embeddings.embedding_backward(dy, ids, len(dw), padding_idx)``, without the [V, D]
+    temporary (for a tied word-embedding table whose gradient already holds the LM head's): rows of dy
+    looked up through the padding id are left out, which is what zeroing that row of the lookup's gradient
+    means (tests/test_grad_ops.py checks the two agree)."""
+    xp = _xp(dy)
+    d = dy.shape[-1]
+    flat_ids, rows = ids.reshape(-1), dy.reshape(-1, d)
+    if padding_idx is not None:
+        keep = flat_ids != padding_idx
+        flat_ids, rows = flat_ids[keep], rows[keep]
+    xp.add.at(dw, flat_ids, rows)
 
 
 # --- attention blocks ------------------------------------------------------------------------------
@@ -343,7 +361,8 @@ def stack_backward(t, p, cfg, dx, tapes):
     """Gradients of :func:`stack_train`, last layer first -> (dx, d encoder_hidden_states or None)."""
     denc = None
     for i in reversed(range(len(tapes))):
-        dx, d = layer_backward(t, p.sub(f"layer.{i}."), cfg, dx, tapes[i])
+        tape, tapes[i] = tapes[i], None  # what a layer saved is released once its backward has run
+        dx, d = layer_backward(t, p.sub(f"layer.{i}."), cfg, dx, tape)
         if d is not None:
             denc = d if denc is None else denc + d
     return dx, denc

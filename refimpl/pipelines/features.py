@@ -85,13 +85,22 @@ def read_sentence_transformers(directory):
     if not modules_file.is_file():
         return None
     modules = _json(modules_file)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise ConfigError(f"{modules_file} must hold a JSON list of module objects; re-export the checkpoint")
     modes, normalize = None, False
     for module in modules:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         if kind == "Transformer":
             continue
         if kind == "Pooling":
-            pooling = _json(directory / module.get("path", "") / "config.json")
+            from ..checkpoint import inside_directory
+
+            if not isinstance(module.get("path", ""), str):
+                raise ConfigError(f"{modules_file}: the Pooling module's path {module.get('path')!r} must be a str")
+            folder = inside_directory(directory, module.get("path") or ".", str(modules_file))
+            pooling = _json(folder / "config.json")
+            if not isinstance(pooling, dict):
+                raise ConfigError(f"{folder / 'config.json'} must hold a JSON object of pooling options")
             for key in _UNSUPPORTED_POOLING:
                 if pooling.get(key):
                     raise ConfigError(f"{key} in {directory / module['path'] / 'config.json'} is not supported; "
@@ -111,7 +120,12 @@ def read_sentence_transformers(directory):
         raise ConfigError(f"{modules_file} has no Pooling module")
     max_seq_length = None
     if (directory / "sentence_bert_config.json").is_file():
-        max_seq_length = _json(directory / "sentence_bert_config.json").get("max_seq_length")
+        st_config = _json(directory / "sentence_bert_config.json")
+        max_seq_length = st_config.get("max_seq_length") if isinstance(st_config, dict) else None
+        if max_seq_length is not None and (isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int)
+                                           or max_seq_length < 1):
+            raise ConfigError(f"max_seq_length={max_seq_length!r} in {directory / 'sentence_bert_config.json'} must be "
+                              "an integer >= 1 or null")
     return modes, normalize, max_seq_length
 
 

@@ -474,7 +474,7 @@ class TokenizerBase:
                     )
                 arr = np.array(column, dtype=np.int64)
                 if key == "offset_mapping":
-                    arr = arr.reshape(len(column), -1, 2)
+                    arr = arr.reshape(len(column), len(column[0]) if column else 0, 2)  # an empty batch: (0, 0, 2)
                 out[key] = arr
             else:
                 out[key] = column if batched else column[0]

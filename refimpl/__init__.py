@@ -53,6 +53,8 @@ _EXPORTS = {
     "Recorder": "refimpl.recorder",
     # training: optimizers, schedules, clipping (model.loss_and_grads gives the gradients)
     "optim": "refimpl.optim",
+    # bitsandbytes quantization (refimpl.quantization): from_pretrained(..., quantization_config=...)
+    "BitsAndBytesConfig": "refimpl.quantization.config",
     # errors
     "RefimplError": "refimpl.errors",
     "ConfigError": "refimpl.errors",

@@ -127,7 +127,10 @@ class Kernels:
 
     def place(self, name, arr, xp, dtype, is_decoder):
         """Parameter ``name`` on the backend: the fast set stores an encoder's layer projections input-major
-        on numpy (``linear.input_major``) and releases their mapped pages; otherwise as loaded."""
+        on numpy (``linear.input_major``) and releases their mapped pages; otherwise as loaded. A quantized
+        weight (refimpl.quantization.weights) stays as it is: its ``linear`` computes the product."""
+        if hasattr(arr, "linear"):
+            return arr
         if self.name == "fast" and _fast_lin.wants_input_major(name, arr, xp, is_decoder):
             from ..checkpoint import release_mapped_pages
 

@@ -28,7 +28,10 @@ def linear(x, weight, bias=None):
     - as checkpoints store it, [O, I] row-major: with few rows (numpy), the product is computed as
       (W x^T)^T, which OpenBLAS runs faster there; the bias is then added while the transposed result
       is copied back to row-major order. Otherwise W^T goes to the BLAS as a transposed operand.
+    A quantized weight computes its own product, as in the reference (``weight.linear(x, bias)``).
     """
+    if hasattr(weight, "linear"):
+        return weight.linear(x, bias)
     return map_rows(lambda rows: _linear(rows, weight, bias), x, width=weight.shape[0])
 
 

@@ -221,7 +221,7 @@ class PreTrainedModel:
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, init_missing=False,
-                        seed=None, **config_overrides):
+                        seed=None, quantization_config=None, **config_overrides):
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
         dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
@@ -239,8 +239,9 @@ class PreTrainedModel:
         path = Path(path)
         config = cls._config_for(path, config, config_overrides)
         tensors, files = load_checkpoint_tensors(path)
+        quantized = {} if quantization_config is None else {"quantization_config": quantization_config}
         model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
-                                 kernels=kernels, init_missing=init_missing, seed=seed)
+                                 kernels=kernels, init_missing=init_missing, seed=seed, **quantized)
         model.generation_config_path = path / "generation_config.json"  # read by generate() when present
         model.load_report["format"] = getattr(tensors, "format", "safetensors")  # refimpl.formats.directory
         if getattr(tensors, "skipped", None):
@@ -265,11 +266,20 @@ class PreTrainedModel:
 
     @classmethod
     def from_tensors(cls, config, tensors: dict, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels=None, init_missing=False, seed=None):
-        """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc)."""
+                     kernels=None, init_missing=False, seed=None, quantization_config=None):
+        """Build from a dict of host arrays named as in a checkpoint (strict matching, see module doc).
+
+        quantization_config: a ``refimpl.BitsAndBytesConfig`` (4-bit or LLM.int8, refimpl.quantization);
+        config.json's ``quantization_config`` applies when it is None (a checkpoint saved quantized)."""
+        from ..quantization import weights as quant
+
         xp = get_backend(backend)
         np_dtype = resolve_dtype(dtype, backend)
         kernels = get_kernels(kernels)
+        qconfig = quant.config_for(quantization_config, config)
+        if qconfig is not None:
+            quant.check_model_dtype(qconfig, np_dtype, backend)
+            tensors = quant.gather_prequantized(tensors, qconfig)
         if not init_missing:
             check_layer_count(config, tensors, where)  # before the shape table is built from the config's claim
         shapes = cls.param_shapes(config)
@@ -280,6 +290,8 @@ class PreTrainedModel:
         if missing:
             params.update(cls.new_weights(config, {k: shapes[k] for k in missing}, generator(seed)))
             report["initialized"] = missing
+        if qconfig is not None:
+            params, report["quantized"] = quant.quantize_params(cls, params, qconfig, np_dtype)
         return cls(config, cls._place(config, params, xp, np_dtype, kernels), xp=xp, dtype=np_dtype,
                    load_report=report, kernels=kernels)
 

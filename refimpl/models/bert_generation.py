@@ -137,7 +137,7 @@ class _BertGenerationBase(_BertBase):
 
     @classmethod
     def from_pretrained(cls, path, dtype="float32", backend="numpy", config=None, kernels=None, init_missing=False,
-                        seed=None, **config_overrides):
+                        seed=None, quantization_config=None, **config_overrides):
         """Load a BertGeneration checkpoint, or warm-start from a BERT one (see the module docstring).
 
         ``config_overrides`` set config fields as transformers' ``from_pretrained(..., is_decoder=True,
@@ -153,13 +153,14 @@ class _BertGenerationBase(_BertBase):
             config = cls._config_for(path, config, config_overrides)
         if not warm:
             return super().from_pretrained(path, dtype=dtype, backend=backend, config=config, kernels=kernels,
-                                           init_missing=init_missing, seed=seed)
+                                           init_missing=init_missing, seed=seed, quantization_config=quantization_config)
         tensors, _ = load_checkpoint_tensors(path)
         prefix = "bert." if any(k.startswith("bert.") for k in cls.param_shapes(config)) else ""
         mapped, report = warm_start_tensors(cls.param_shapes(config), tensors, prefix, config.initializer_range,
                                             0 if seed is None else seed)
         model = cls.from_tensors(config, mapped, dtype=dtype, backend=backend, where=f"{path} (warm start from BERT)",
-                                 kernels=kernels, init_missing=init_missing, seed=seed)
+                                 kernels=kernels, init_missing=init_missing, seed=seed,
+                                 quantization_config=quantization_config)
         model.load_report["ignored"] = sorted(set(model.load_report.get("ignored", [])) | set(report["ignored"]))
         model.load_report["initialized"] = report["initialized"]
         return model

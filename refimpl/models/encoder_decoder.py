@@ -258,7 +258,10 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def from_tensors(cls, config, tensors, dtype="float32", backend="numpy", files=None, where="tensors",
-                     kernels=None, init_missing=False, seed=None):
+                     kernels=None, init_missing=False, seed=None, quantization_config=None):
+        """quantization_config (or config.json's): each half quantized by its own class's rules, which are
+        the ones transformers derives for the whole model; enc_to_dec_proj stays unquantized."""
+        quantization_config = quantization_config or config.extra.get("quantization_config")
         groups = {"encoder.": {}, "decoder.": {}, "enc_to_dec_proj.": {}}
         for name, arr in tensors.items():
             prefix = next((p for p in groups if name.startswith(p)), None)
@@ -272,9 +275,11 @@ class EncoderDecoderModel(PreTrainedModel, GenerationMixin):
         dec_cls = DECODER_CLASSES[config.decoder.model_type]
         rng = generator(seed) if init_missing else None
         encoder = enc_cls.from_tensors(config.encoder, groups["encoder."], dtype, backend, where=f"{where} [encoder.*]",
-                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng))
+                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng),
+                                       quantization_config=quantization_config)
         decoder = dec_cls.from_tensors(config.decoder, groups["decoder."], dtype, backend, where=f"{where} [decoder.*]",
-                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng))
+                                       kernels=kernels, init_missing=init_missing, seed=rng and _child_seed(rng),
+                                       quantization_config=quantization_config)
         proj = cls._projection(config, groups["enc_to_dec_proj."], encoder.xp, encoder.dtype, where)
         report = {"encoder": encoder.load_report, "decoder": decoder.load_report}
         return cls(config, encoder, decoder, proj, load_report=report)

@@ -2,7 +2,12 @@
 
 
 def linear(x, weight, bias=None):
-    """y = x W^T + b.   x [..., I], weight [O, I], bias [O] or None -> y [..., O]."""
+    """y = x W^T + b.   x [..., I], weight [O, I], bias [O] or None -> y [..., O].
+
+    A quantized weight (refimpl.quantization.weights: bitsandbytes 4-bit or LLM.int8) computes the product
+    as bitsandbytes does: ``weight.linear(x, bias)``."""
+    if hasattr(weight, "linear"):
+        return weight.linear(x, bias)
     y = x @ weight.T
     return y if bias is None else y + bias
 

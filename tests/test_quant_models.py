@@ -265,3 +265,16 @@ def test_quantized_weight_objects_report_their_size(checkpoints):
     w = model.params["encoder.layer.0.intermediate.dense.weight"]
     assert isinstance(w, qweights.Linear4bitWeight) and w.shape == (100, 64)
     assert w.nbytes() == 100 * 64 // 2 + 4 * (100 * 64 // 64) + 16 * 4
+
+
+def test_quantized_model_refuses_saving_and_gradients(checkpoints, tmp_path):
+    """What a quantized model cannot do yet is a named error, not a traceback from inside numpy."""
+    from refimpl.errors import CheckpointError
+
+    q = refimpl.BitsAndBytesConfig(load_in_4bit=True)
+    mine = refimpl.BertForSequenceClassification.from_pretrained(checkpoints["BertForSequenceClassification"],
+                                                                 quantization_config=q)
+    with pytest.raises(CheckpointError, match=r"save_pretrained is not supported for a quantized model .*float model"):
+        mine.save_pretrained(tmp_path / "q")
+    with pytest.raises(CheckpointError, match=r"loss_and_grads is not supported for a quantized model"):
+        mine.loss_and_grads(input_ids=[[5, 6, 7]], labels=[1])

@@ -307,6 +307,8 @@ class PreTrainedModel:
         """Every parameter under its checkpoint name, on the host in the checkpoint's layout (C-contiguous
         [O, I] for linear weights whatever the kernels store), in the model's dtype. Tied weights appear once
         (the word embeddings), as in transformers' safetensors files."""
+        refuse_quantized(self, "state_dict / save_pretrained",
+                         "save the float model (loaded without quantization_config) instead")
         return {name: np.ascontiguousarray(to_host(arr)) for name, arr in self.params.items()}
 
     def save_pretrained(self, save_directory) -> Path:
@@ -397,6 +399,15 @@ def binary_mask(value, name):
                 f"as (mask > 0).astype(int) or pass the tokenizer's attention_mask"
             )
     return arr
+
+
+def refuse_quantized(model, what, fix):
+    """A CheckpointError when ``model`` holds quantized weights (refimpl.quantization) that ``what`` cannot
+    handle, naming the first one and ``fix``."""
+    quantized = [name for name, arr in model.params.items() if hasattr(arr, "linear")]
+    if quantized:
+        raise CheckpointError(f"{what} is not supported for a quantized model ({len(quantized)} quantized weights, "
+                              f"e.g. {quantized[0]}); {fix}")
 
 
 def host_array(value, name):

@@ -45,7 +45,7 @@ from ..ops.losses import (
     span_loss,
     span_loss_backward,
 )
-from .base import host_array
+from .base import host_array, refuse_quantized
 from .bert_backward import (
     BERT_LM_NAMES,
     ROBERTA_LM_NAMES,
@@ -72,6 +72,8 @@ _DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "class
 def loss_and_grads(model, train=False, rng=None, dropout_masks=None, inputs_embeds_grad=False, check_finite=True,
                    **inputs):
     """(loss, grads) of ``model`` on ``inputs`` (the forward's keyword arguments, labels included)."""
+    refuse_quantized(model, "loss_and_grads", "compute gradients on the float model (loaded without "
+                     "quantization_config); the quantized formats have no backward here")
     fn = _function_for(model)
     allowed = set(inspect.signature(fn).parameters) - {"model", "t"}
     unknown = sorted(set(inputs) - allowed)

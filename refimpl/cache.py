@@ -43,7 +43,7 @@ class KVCache:
         model's: keys stored as int8 would be truncated)."""
         import numpy as np
 
-        if np.dtype(dtype).kind != "f":
+        if np.dtype(dtype).kind != "f" and np.dtype(dtype).name != "bfloat16":  # ml_dtypes' bfloat16 has kind "V"
             raise InputError(f"a KV cache holds keys and values in the model's floating dtype, not {np.dtype(dtype)}; "
                              "use KVCache.allocate(xp, model.dtype, ...)")
         shape = (batch, num_heads, capacity, head_size)

@@ -252,6 +252,15 @@ def embed(model, tokenizer, sentences):
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
+def half_dtype_choices(choices):
+    """``choices`` plus the half dtypes that work here: float16 always, bfloat16 when ml_dtypes is importable
+    (refimpl imports it only for bfloat16), and "auto"."""
+    import importlib.util
+
+    half = ["float16"] + (["bfloat16"] if importlib.util.find_spec("ml_dtypes") is not None else [])
+    return [*choices, *half, "auto"]
+
+
 def cmd_embed(args) -> int:
     import time
 
@@ -454,8 +463,10 @@ def parser():
                                    "name needs `refimpl embed` before it.")
     e.add_argument("sentences", nargs="*", help="sentences to embed (default: a few examples)")
     e.add_argument("--model", help="a BERT checkpoint directory or registered name (default: all-MiniLM-L6-v2)")
-    e.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"],
-                   help="float16 on --backend cupy only")
+    e.add_argument("--dtype", default="float32", choices=half_dtype_choices(["float32", "float64"]),
+                   help="float16 / bfloat16: half storage computed in float32 as torch does on the CPU "
+                        "(docs/precision.md); bfloat16 is offered when ml_dtypes is installed, numpy only; "
+                        "auto: the checkpoint's config.json dtype")
     e.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
 
     from .pipelines import task_names

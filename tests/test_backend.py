@@ -14,5 +14,6 @@ def test_backend_and_dtype_selection():
         get_backend("torch")
     with pytest.raises(ConfigError, match="unsupported dtype 'int8'"):
         resolve_dtype("int8")
-    with pytest.raises(ConfigError, match="float16.*cupy backend only"):
-        resolve_dtype("float16", "numpy")
+    assert resolve_dtype("float16", "numpy") == np.float16  # half storage computed in float32 (tests/test_precision.py)
+    with pytest.raises(ConfigError, match="bfloat16.*cupy"):
+        resolve_dtype("bfloat16", "cupy")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..ops import activations as reference
+from ..ops.precision import is_half
 from .erf import erf
 from .threads import map_blocks, scratch, workers
 
@@ -78,6 +79,15 @@ FAST = {"gelu": gelu, "gelu_tanh": gelu_tanh}
 
 
 def get_activation(name):
-    """The fast form of ``hidden_act`` = ``name`` where there is one, else its reference definition."""
+    """The fast form of ``hidden_act`` = ``name`` where there is one, else its reference definition.
+    Half-precision inputs run the reference definition, which carries the half rule (refimpl.ops.precision)."""
     ref = reference.get_activation(name)
-    return FAST.get(ref.__name__, ref)
+    fast = FAST.get(ref.__name__)
+    if fast is None:
+        return ref
+
+    def activation(x):
+        return ref(x) if is_half(x.dtype) else fast(x)
+
+    activation.__name__ = ref.__name__
+    return activation

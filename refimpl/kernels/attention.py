@@ -9,6 +9,8 @@ import math
 import numpy as np
 
 from ..backend import array_module
+from ..ops import attention as reference
+from ..ops.precision import is_half
 from .softmax import softmax
 from .threads import map_blocks, workers
 
@@ -22,7 +24,10 @@ def attention(q, k, v, mask=None, head_mask=None, position_scores=None, record=N
     block (a strided transposed operand is several times slower in the BLAS); the context is written
     into a [B, S, N, H] array, so that merging the heads afterwards is a reshape, not a copy. The blocks
     are independent and go to the cores through ``map_blocks``; on cupy there is one block.
+    Half precision runs the reference, which states the half rule (float32 products rounded once, ...).
     """
+    if is_half(q.dtype):
+        return reference.attention(q, k, v, mask, head_mask, position_scores, record)
     xp = array_module(q)
     b, n, s, h = q.shape
     if s == 1:
@@ -90,6 +95,8 @@ def _attention_blocks(b, n, s, t, itemsize, xp, budget=1 << 20):
 def relative_key_scores(q, emb):
     """``ops.attention.relative_key_scores``: sum_h q[b, n, l, h] E[l, r, h] -> [B, N, S, T], computed as S batched matmuls: (q arranged [S, B*N, H]) @ (E^T [S, H, T]) -> [S, B*N, T].
     """
+    if is_half(q.dtype):
+        return reference.relative_key_scores(q, emb)
     b, n, s, h = q.shape
     per_query = q.transpose(2, 0, 1, 3).reshape(s, b * n, h) @ emb.swapaxes(1, 2)  # [S, B*N, T]
     return per_query.reshape(s, b, n, -1).transpose(1, 2, 0, 3)  # [B, N, S, T]
@@ -98,6 +105,8 @@ def relative_key_scores(q, emb):
 def relative_query_key_scores(k, emb):
     """``ops.attention.relative_query_key_scores``: sum_h k[b, n, r, h] E[l, r, h] -> [B, N, S, T], computed as T batched matmuls: (k arranged [T, B*N, H]) @ (E arranged [T, H, S]) -> [T, B*N, S].
     """
+    if is_half(k.dtype):
+        return reference.relative_query_key_scores(k, emb)
     b, n, t, h = k.shape
     per_key = k.transpose(2, 0, 1, 3).reshape(t, b * n, h) @ emb.transpose(1, 2, 0)  # [T, B*N, S]
     return per_key.reshape(t, b, n, -1).transpose(1, 2, 3, 0)  # [B, N, S, T]

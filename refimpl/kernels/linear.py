@@ -10,6 +10,8 @@ import re
 import numpy as np
 
 from ..backend import array_module
+from ..ops import linear as reference
+from ..ops.precision import is_half
 from .threads import map_rows
 
 # Below this many rows, the product is handed to the BLAS as (W x^T)^T: OpenBLAS runs a GEMM with few
@@ -29,9 +31,11 @@ def linear(x, weight, bias=None):
       (W x^T)^T, which OpenBLAS runs faster there; the bias is then added while the transposed result
       is copied back to row-major order. Otherwise W^T goes to the BLAS as a transposed operand.
     A quantized weight computes its own product, as in the reference (``weight.linear(x, bias)``).
+    Half precision (float16, bfloat16) runs the reference, which states the rule (float32 sums, the bias
+    added before one rounding); the weight may be stored input-major, which changes no value.
     """
-    if hasattr(weight, "linear"):
-        return weight.linear(x, bias)
+    if hasattr(weight, "linear") or is_half(x.dtype):
+        return reference.linear(x, weight, bias)
     return map_rows(lambda rows: _linear(rows, weight, bias), x, width=weight.shape[0])
 
 

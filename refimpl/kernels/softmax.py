@@ -1,6 +1,8 @@
 """``ops.softmax``, fast: in place where the caller allows it (``out=``), row sums on the BLAS."""
 
 from ..backend import array_module
+from ..ops import softmax as reference
+from ..ops.precision import is_half
 
 
 def softmax(x, out=None):
@@ -12,7 +14,14 @@ def softmax(x, out=None):
 
     A row whose entries are all the dtype's most negative finite value (a fully masked row) gives the
     uniform distribution 1/K, exactly as torch's softmax does for such a row — no NaN.
+    Half precision: the reference (float32, one rounding), written into ``out`` when given.
     """
+    if is_half(x.dtype):
+        y = reference.softmax(x)
+        if out is None:
+            return y
+        out[...] = y
+        return out
     xp = array_module(x)
     out = xp.subtract(x, x.max(axis=-1, keepdims=True), out=out)
     xp.exp(out, out=out)
@@ -26,8 +35,14 @@ def log_softmax(x, out=None):
 
     ``out``: where to write the result (``out=x`` works in place: beam search does so on each step's
     [R, V] logits, which spares two [R, V] allocations). Four passes: the row maximum, the shift, the
-    exponential with its row sums, and the final subtraction.
+    exponential with its row sums, and the final subtraction. Half precision: as :func:`softmax`.
     """
+    if is_half(x.dtype):
+        y = reference.log_softmax(x)
+        if out is None:
+            return y
+        out[...] = y
+        return out
     xp = array_module(x)
     out = xp.subtract(x, x.max(axis=-1, keepdims=True), out=out)
     total = xp.exp(out).sum(axis=-1, keepdims=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import get_backend, resolve_dtype, to_host
+from ..backend import auto_dtype, get_backend, resolve_dtype, to_host
 from ..checkpoint import check_layer_count, load_checkpoint_tensors, rename_legacy
 from ..errors import CheckpointError, ConfigError, InputError, InputTypeError
 from ..kernels import get_kernels
@@ -224,7 +224,9 @@ class PreTrainedModel:
                         seed=None, quantization_config=None, **config_overrides):
         """Load a checkpoint directory (config.json + model.safetensors, or a sharded index).
 
-        dtype: "float32" (default), "float64", or "float16" (cupy only). backend: "numpy" or "cupy".
+        dtype: "float32" (default), "float64", "float16" or "bfloat16" (half storage computed in float32,
+        docs/precision.md; bfloat16 needs ml_dtypes, numpy only), or "auto": config.json's dtype / torch_dtype,
+        else the checkpoint's first floating-point tensor's, as transformers does. backend: "numpy" or "cupy".
         kernels: "fast" (the default, None) or "reference": which implementation of every op the forward runs
         (``refimpl.kernels``; the reference set is the textbook code of ``refimpl/ops``).
         config_overrides: config fields set as transformers' ``from_pretrained(path, num_labels=3,
@@ -239,6 +241,8 @@ class PreTrainedModel:
         path = Path(path)
         config = cls._config_for(path, config, config_overrides)
         tensors, files = load_checkpoint_tensors(path)
+        if isinstance(dtype, str) and dtype == "auto":
+            dtype = auto_dtype(config, tensors, files)
         quantized = {} if quantization_config is None else {"quantization_config": quantization_config}
         model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
                                  kernels=kernels, init_missing=init_missing, seed=seed, **quantized)

@@ -19,19 +19,34 @@ they never promote float32 to float64.
 | linear              | x                                                              |
 """
 
+import functools
 import math
+
+import numpy as np
 
 from ..backend import array_module
 from ..errors import ConfigError
-from .erf import erf
+from .erf import erf, erf_abramowitz_stegun
+from .precision import computed_in_float32, is_half
 
 _SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def gelu(x):
-    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2)))."""
+    """Exact GELU: x * Phi(x) = x * 0.5 * (1 + erf(x / sqrt(2))).
+
+    Half precision: float32, one rounding (torch's GeluKernel.cpp), as every activation (get_activation);
+    for float16 with torch's float32 erf of that path, Abramowitz & Stegun 7.1.26 (:func:`gelu_float16`)."""
     return x * 0.5 * (1.0 + erf(x / _SQRT_2))
+
+
+def gelu_float16(x):
+    """GELU of a float16 array as torch computes it on the CPU: x * 0.5 * (1 + erf(x * (1/sqrt 2))) in
+    float32 with ATen's vectorized erf (refimpl.ops.erf.erf_abramowitz_stegun), rounded once to float16."""
+    x32 = x.astype(np.float32)
+    return (x32 * np.float32(0.5) * (np.float32(1) + erf_abramowitz_stegun(x32 * np.float32(_INV_SQRT_2)))).astype(np.float16)
 
 
 def gelu_tanh(x):
@@ -146,9 +161,26 @@ def check_activation(name):
 
 
 def get_activation(name: str):
-    """The activation function for config value ``hidden_act`` = ``name``."""
+    """The activation function for config value ``hidden_act`` = ``name``, with the half-precision rule
+    (refimpl.ops.precision: a half input is computed in float32 and the result rounded once; float32 and
+    float64 inputs call the function as it is)."""
     check_activation(name)
-    return ACT2FN[name]
+    return _HALF_AWARE[name]
+
+
+def _half_aware(fn):
+    computed = computed_in_float32(fn)
+
+    @functools.wraps(fn)
+    def act(x):
+        if fn is gelu and x.dtype == np.float16 and array_module(x) is np:
+            return gelu_float16(x)
+        return computed(x) if is_half(x.dtype) else fn(x)
+
+    return act
+
+
+_HALF_AWARE = {name: _half_aware(fn) for name, fn in ACT2FN.items()}
 
 
 # --- training: derivatives ---------------------------------------------------------------------------
@@ -257,7 +289,8 @@ ACT2GRAD = {
 
 def get_activation_derivative(name: str):
     """f' for config value ``hidden_act`` = ``name`` (the derivative of :func:`get_activation`'s function)."""
-    return ACT2GRAD[get_activation(name)]
+    check_activation(name)
+    return ACT2GRAD[ACT2FN[name]]
 
 
 def activation_backward(name, dy, x):

@@ -6,8 +6,11 @@ Dimensions: B batch, N heads, S query length, T key length, H head size, D = N*H
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..backend import array_module
 from .embeddings import embedding_backward
+from .precision import computed_in_float32, divide, matmul
 from .softmax import softmax, softmax_backward
 
 
@@ -36,15 +39,22 @@ def attention(q, k, v, mask=None, head_mask=None, position_scores=None, record=N
     probabilities, as in transformers. ``record``: None, or ``record(name, array)`` called with the
     intermediates ``scores`` (q k^T), ``masked_scores`` (the softmax's input) and ``probs`` (valid during the
     call: an implementation may go on working in place, so a record keeps a copy).
+
+    Half precision (refimpl.ops.precision): each product sums in float32 and rounds once; the division
+    is a float32 division by float32(sqrt(H)); the additions of the position terms and of the mask, and the
+    head mask's product, are half operations; the softmax is float32, rounded once. A mask entry is
+    finfo(half).min (-65504 for float16), so a masked score of -16 or below overflows to -inf in float16
+    (numpy's overflow warning is silenced: the value is the one wanted), in transformers too; a fully masked row then holds only -inf and its probabilities are NaN in both.
     """
-    scores = q @ k.swapaxes(-1, -2)  # [B, N, S, T]
+    scores = matmul(q, k.swapaxes(-1, -2))  # [B, N, S, T]
     if record is not None:
         record("scores", scores)
     if position_scores is not None:
         scores = scores + position_scores
-    scores = scores / math.sqrt(q.shape[-1])
+    scores = divide(scores, math.sqrt(q.shape[-1]))
     if mask is not None:
-        scores = scores + mask
+        with np.errstate(over="ignore"):
+            scores = scores + mask
     if record is not None:
         record("masked_scores", scores)
     probs = softmax(scores)
@@ -52,7 +62,7 @@ def attention(q, k, v, mask=None, head_mask=None, position_scores=None, record=N
         probs = probs * head_mask
     if record is not None:
         record("probs", probs)
-    return probs @ v, probs
+    return matmul(probs, v), probs
 
 
 def relative_position_embeddings(distance_embedding, query_positions, key_positions, max_position_embeddings):
@@ -64,11 +74,13 @@ def relative_position_embeddings(distance_embedding, query_positions, key_positi
     return distance_embedding[distance + (max_position_embeddings - 1)]
 
 
+@computed_in_float32
 def relative_key_scores(q, emb):
     """sum_h q[b, n, l, h] E[l, r, h] -> [B, N, S, T]   (q [B, N, S, H], E [S, T, H])."""
     return array_module(q).einsum("bnlh,lrh->bnlr", q, emb)
 
 
+@computed_in_float32
 def relative_query_key_scores(k, emb):
     """sum_h k[b, n, r, h] E[l, r, h] -> [B, N, S, T]   (k [B, N, T, H], E [S, T, H])."""
     return array_module(k).einsum("bnrh,lrh->bnlr", k, emb)

@@ -97,3 +97,31 @@ def erf(x):
         return gpu_erf(x)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     return erf_float64(np.asarray(x, dtype=np.float64)).astype(out_dtype, copy=False)
+
+
+# float16 GELU on torch's CPU: ATen's vectorized float32 erf (Vectorized<float>::erf, vec256/vec512_float.h) is
+# Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), evaluated with fused multiply-adds and Sleef's expf. torch's
+# GELU of a float16 tensor runs it (measured: bit-identical float16 GELU on 24,576 values; a correctly
+# rounded erf differs in 2.7% of them, by the cancellation in 1 + erf(x / sqrt 2) for x << 0).
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _fma32(a, b, c):
+    """a * b + c rounded once to float32 (a, b, c float32): the product is exact in float64."""
+    return (a.astype(np.float64) * b + c).astype(np.float32)
+
+
+def erf_abramowitz_stegun(x):
+    """erf of a float32 array as ATen's vectorized float32 erf computes it (float32 result):
+
+        t = 1 / (p |x| + 1);  r = ((((a5 t + a4) t + a3) t + a2) t + a1);  erf = sign(x) (1 - r t exp(-x^2))
+    """
+    f32 = np.float32
+    a = np.abs(x)
+    t = f32(1) / _fma32(a, f32(_AS_P), f32(1))
+    r = _fma32(np.full_like(t, _AS_A[4]), t, f32(_AS_A[3]))
+    for coeff in (_AS_A[2], _AS_A[1], _AS_A[0]):
+        r = _fma32(r, t, f32(coeff))
+    e = np.exp(-(x * x).astype(np.float64)).astype(f32)  # Sleef's expf (1 ulp) of -x^2, x^2 rounded to float32
+    return np.copysign(_fma32(-e * t, r, f32(1)), x)

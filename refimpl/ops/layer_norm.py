@@ -3,13 +3,17 @@
 from typing import Any, NamedTuple
 
 from ..backend import array_module
+from .precision import computed_in_float32
 
 
+@computed_in_float32
 def layer_norm(x, weight, bias, eps):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the last axis.
 
     x [..., D], weight [D], bias [D] -> [..., D]. The variance is the biased (population) one,
     mean((x - mean)^2), as torch uses; ``eps`` is added inside the square root.
+    Half precision: statistics and affine in float32, one rounding of y (torch's layer_norm_kernel.cpp
+    computes reduced-precision rows in float32, weight and bias included).
     """
     xp = array_module(x)
     mean = x.mean(axis=-1, keepdims=True)  # [..., 1]
@@ -19,7 +23,9 @@ def layer_norm(x, weight, bias, eps):
 
 
 def add_layer_norm(x, residual, weight, bias, eps):
-    """LayerNorm(x + residual): the Transformer's "add & norm" after attention and feed-forward."""
+    """LayerNorm(x + residual): the Transformer's "add & norm" after attention and feed-forward.
+    Half precision: x + residual is a half addition (rounded, as transformers adds two half tensors), then
+    :func:`layer_norm`."""
     return layer_norm(x + residual, weight, bias, eps)
 
 

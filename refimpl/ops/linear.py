@@ -1,13 +1,23 @@
 """Affine map, with the weight [out, in] as PyTorch and the checkpoints define it."""
 
+from .precision import float32, is_half, rounded
+
 
 def linear(x, weight, bias=None):
     """y = x W^T + b.   x [..., I], weight [O, I], bias [O] or None -> y [..., O].
 
     A quantized weight (refimpl.quantization.weights: bitsandbytes 4-bit or LLM.int8) computes the product
-    as bitsandbytes does: ``weight.linear(x, bias)``."""
+    as bitsandbytes does: ``weight.linear(x, bias)``.
+
+    Half precision (float16, bfloat16): the products are summed in float32, the bias is added in float32,
+    and the sum is rounded **once** to the half dtype (torch's CPU addmm: ``c = beta * c + alpha * dot`` in
+    float32 with c holding the bias, BlasKernel.cpp / oneDNN's sum post-op). Rounding the product first
+    and adding the bias in half would differ in ~30% of the outputs (tools/probe_half_precision.py)."""
     if hasattr(weight, "linear"):
         return weight.linear(x, bias)
+    if is_half(x.dtype):
+        y = float32(x) @ float32(weight).T
+        return rounded(y if bias is None else y + float32(bias), x.dtype)
     y = x @ weight.T
     return y if bias is None else y + bias
 

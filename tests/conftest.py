@@ -8,6 +8,7 @@ are allowed to skip anywhere.
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_INSTALLED = os.environ.get("REFIMPL_TEST_INSTALLED", "") == "1"
 if not TEST_INSTALLED:
     sys.path.insert(0, str(ROOT))
+# where tests start `python -m refimpl` subprocesses: the source tree, or (testing the installed package)
+# a directory that does not hold it, since `python -m` puts its working directory first on sys.path
+RUN_DIR = Path(tempfile.gettempdir()) if TEST_INSTALLED else ROOT
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

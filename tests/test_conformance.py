@@ -16,6 +16,7 @@ import refimpl.kernels
 from refimpl.compare import compare_traces, map_names
 from refimpl.errors import InputError
 from refimpl.trace import load_trace, save_trace, trace
+from conftest import RUN_DIR  # where `python -m refimpl` subprocesses start
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "The stock market fell sharply today, and analysts blamed the budget."
@@ -211,7 +212,7 @@ def test_oracle_on_transformers_float32(minilm):
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "refimpl", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+                          cwd=RUN_DIR, timeout=120)
 
 
 def test_trace_and_compare_commands_end_to_end(minilm_dir, tmp_path):

@@ -8,7 +8,8 @@
 Names: ``inputs.input_ids`` (and the other model inputs), the recorder's names (docs/intermediates.md),
 then ``outputs.<field>`` for each output array (``outputs.last_hidden_state``, ``outputs.logits``...). With
 several samples in one file each name is prefixed ``sample.{k}.``. A float64 oracle traced alongside
-(``with_oracle``) is stored under ``oracle.`` + the same names. The metadata (a JSON object, stored as the
+(``with_oracle``) is stored under ``oracle.`` + the same names. A quantized model's weights add their
+quantization states under ``quant.`` (:func:`quantization_states`). The metadata (a JSON object, stored as the
 safetensors header's ``refimpl`` entry or the npz's ``__meta__`` array) holds the forward order, the refimpl
 version, a digest of the model's config, the dtype, backend, kernel set and how samples were batched.
 
@@ -57,7 +58,20 @@ def trace(model, inputs: dict, recorder_include=None):
         out = model(**inputs, recorder=rec)
     tensors = _inputs_and_records(inputs, rec)
     tensors.update((f"outputs.{k}", v) for k, v in out.arrays().items())
+    tensors.update(quantization_states(model))
     return tensors, _meta(model, inputs)
+
+
+def quantization_states(model) -> dict:
+    """``quant.<weight name>.<field>`` for every quantized weight of ``model`` (none for a float model): the
+    packed bytes and scales a kernel author compares, not only outputs (refimpl.quantization.weights)."""
+    from .quantization.weights import is_quantized, state_arrays
+
+    states = {}
+    for name, weight in model.params.items():
+        if is_quantized(weight):
+            states.update((f"quant.{k}", v) for k, v in state_arrays(name, weight).items())
+    return states
 
 
 def trace_generate(model, inputs: dict, max_new_tokens=8, num_beams=1, recorder_include=None):
@@ -75,6 +89,7 @@ def trace_generate(model, inputs: dict, max_new_tokens=8, num_beams=1, recorder_
     tensors["outputs.sequences"] = np.asarray(out.sequences)
     for t, scores in enumerate(out.scores or ()):
         tensors[f"outputs.scores.{t}"] = np.asarray(to_host(scores))
+    tensors.update(quantization_states(model))
     meta = _meta(model, inputs)
     meta.update(generate={"max_new_tokens": max_new_tokens, "num_beams": num_beams})
     return tensors, meta

@@ -278,3 +278,32 @@ def test_quantized_model_refuses_saving_and_gradients(checkpoints, tmp_path):
         mine.save_pretrained(tmp_path / "q")
     with pytest.raises(CheckpointError, match=r"loss_and_grads is not supported for a quantized model"):
         mine.loss_and_grads(input_ids=[[5, 6, 7]], labels=[1])
+
+
+@pytest.mark.parametrize("case", ["nf4-double", "int8"])
+def test_trace_records_the_quantization_states(stack, checkpoints, tmp_path, case):
+    """``refimpl trace`` of a quantized model files every quantized weight's state under ``quant.``: the
+    packed bytes and scales equal bitsandbytes' (so a kernel author compares states, not only outputs)."""
+    from refimpl.trace import load_trace, save_trace, trace
+
+    torch = stack[0]
+    q = CASES[case]
+    hf = _hf_load(stack, "BertModel", checkpoints["BertModel"], q)
+    mine = refimpl.BertModel.from_pretrained(checkpoints["BertModel"], quantization_config=refimpl.BitsAndBytesConfig(**q))
+    tensors, meta = trace(mine, {"input_ids": np.array([[5, 6, 7, 8]])})
+    save_trace(tmp_path / "t.safetensors", tensors, meta)
+    tensors, _ = load_trace(tmp_path / "t.safetensors")
+    hf_params = dict(hf.named_parameters())
+    assert mine.load_report["quantized"]
+    for name in mine.load_report["quantized"]:
+        ref = hf_params[name]
+        if q.get("load_in_4bit"):
+            qs = ref.quant_state
+            assert np.array_equal(tensors[f"quant.{name}.packed"].view(np.uint8), ref.data.view(torch.uint8).numpy())
+            assert np.array_equal(tensors[f"quant.{name}.absmax"], qs.absmax.numpy())
+            assert np.array_equal(tensors[f"quant.{name}.state2.absmax"], qs.state2.absmax.numpy())
+            assert tensors[f"quant.{name}.offset"][0] == qs.offset.numpy()
+        else:
+            module = hf.get_submodule(name[: -len(".weight")])
+            cb = module.state.CB if module.state.CB is not None else module.weight.CB
+            assert np.array_equal(tensors[f"quant.{name}.CB"], cb.numpy())

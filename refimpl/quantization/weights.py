@@ -91,6 +91,23 @@ def is_quantized(weight) -> bool:
     return isinstance(weight, (Linear4bitWeight, Linear8bitWeight))
 
 
+def state_arrays(name, weight) -> dict:
+    """The quantization state of one weight as named host arrays (what ``refimpl trace`` records under
+    ``quant.``), with bitsandbytes' QuantState field names: 4-bit ``{name}.packed`` (uint8, the bytes
+    bitsandbytes stores), ``.absmax``, ``.code``, and with double quantization ``.offset``,
+    ``.state2.absmax``, ``.state2.code``; LLM.int8 ``{name}.CB`` (int8 [O, I]) and ``.SCB`` (float32 [O])."""
+    if isinstance(weight, Linear8bitWeight):
+        return {f"{name}.CB": np.asarray(weight.CB), f"{name}.SCB": np.asarray(weight.SCB)}
+    s = weight.state
+    out = {f"{name}.packed": np.asarray(weight.packed), f"{name}.absmax": np.asarray(s.absmax),
+           f"{name}.code": np.asarray(s.code)}
+    if s.nested:
+        out[f"{name}.offset"] = np.asarray(s.offset, dtype=_F32).reshape(1)
+        out[f"{name}.state2.absmax"] = np.asarray(s.state2.absmax)
+        out[f"{name}.state2.code"] = np.asarray(s.state2.code)
+    return out
+
+
 def config_for(quantization_config, model_config) -> BitsAndBytesConfig | None:
     """The quantization of a load: the argument, else config.json's ``quantization_config`` (a checkpoint
     transformers saved quantized), else None."""

@@ -19,7 +19,7 @@ def minilm():
 
 
 @pytest.mark.parametrize("cls", [BertTokenizer, BertTokenizerLegacy])
-@pytest.mark.parametrize("bad", [None, 3, 2.5, b"bytes", ["ok", None], [b"x"], [["pre", "tokenized"]]])
+@pytest.mark.parametrize("bad", [None, 3, 2.5, b"bytes", ["ok", None], [b"x"], [["pre", "split", "words"]]])
 def test_non_string_input_is_a_type_error_naming_it(minilm, cls, bad):
     tok = cls.from_pretrained(minilm)
     with pytest.raises(TypeError) as e:

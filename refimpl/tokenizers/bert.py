@@ -18,7 +18,9 @@ import re
 from pathlib import Path
 
 from ..errors import TokenizerError
-from .base import Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
+import regex
+
+from .base import Encoded, Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
 from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize, fast_pre_tokenize_words
 from .wordpiece import WordPiece
 
@@ -118,26 +120,27 @@ class _BertBase(TokenizerBase):
         self.clean_text = bool(clean_text)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         self.wordpiece_prefix = wordpiece_prefix
-        for token in self.all_special_tokens:
-            if token not in self.vocab:
-                raise TokenizerError(
-                    f"special token {token!r} is not in the vocabulary ({len(self.vocab)} tokens); "
-                    "add it to vocab.txt or pass the right *_token= option"
-                )
-        # leftmost-longest matching of the special tokens, as the Rust AddedVocabulary and Python Trie do
-        specials = sorted(self.all_special_tokens, key=len, reverse=True)
-        self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+        if self.unk_token is None or self.unk_token not in self.vocab:
+            raise TokenizerError(
+                f"unk_token {self.unk_token!r} is not in the vocabulary ({len(self.vocab)} tokens): WordPiece needs it "
+                "there (the Rust model fails with 'Missing [UNK] token from the vocabulary'); add it to vocab.txt or "
+                "pass the right unk_token="
+            )
         self._split_word = WordPiece(self.vocab, self.unk_token, self.max_input_chars_per_word, wordpiece_prefix)
         self._wp_cache: dict[str, list] = {}  # word -> [(piece, start, end)]
         self._ids_cache: dict[str, list] = {}  # word -> piece ids
+        self._init_added_tokens()  # special tokens not in vocab.txt get the next ids, as in transformers
 
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
         """Load from a directory with ``vocab.txt`` and/or ``tokenizer.json`` (+ ``tokenizer_config.json``,
         ``special_tokens_map.json``); options in the config, then ``kwargs``, override tokenizer.json."""
         directory, config = cls._read_config(directory, kwargs)
-        if (directory / "tokenizer.json").is_file() and cls.prefer_tokenizer_json:
+        if (directory / "tokenizer.json").is_file() and cls.prefer_tokenizer_json and not config.get("from_slow"):
             from_json = load_tokenizer_json(directory / "tokenizer.json")
+            # transformers' fast tokenizer built from a tokenizer.json takes the base default (False); built from
+            # vocab.txt alone it is converted from the Python class and takes its default (True)
+            from_json["clean_up_tokenization_spaces"] = False
             from_json.update(config)
             return cls(**from_json)
         if (directory / "vocab.txt").is_file():
@@ -221,18 +224,71 @@ class BertTokenizer(_BertBase):
     config_class_name = "BertTokenizer"
     prefer_tokenizer_json = True
 
+    default_clean_up = True  # from vocab.txt alone (from_pretrained with a tokenizer.json: False, see there)
+
     def __init__(self, *args, decoder_cleanup=True, **kwargs):
+        self._normalizer = None
         super().__init__(*args, **kwargs)
         self.decoder_cleanup = bool(decoder_cleanup)
         self._normalizer = FastNormalizer(self.clean_text, self.tokenize_chinese_chars, self.strip_accents,
                                           self.do_lower_case)  # fmt: skip
+        self._refresh_added()  # normalized added tokens are matched by their normalized content
+
+    supports_word_ids = True
+
+    def _raw_added_tokens(self) -> list[str]:
+        """Special added tokens are matched in the raw text; the others (``normalized``) in the normalized
+        text, by their normalized content, as the Rust AddedVocabulary does."""
+        return [t for t in self.added_tokens if self._added_special[t]]
+
+    def _refresh_added(self):
+        super()._refresh_added()
+        normalizer = self.__dict__.get("_normalizer")
+        self._normalized_added = {}
+        for t in self.added_tokens:
+            if not self._added_special[t]:
+                self._normalized_added.setdefault(normalizer.normalize(t) if normalizer else t, self.added_tokens[t])
+        keys = sorted((k for k in self._normalized_added if k), key=len, reverse=True)
+        self._normalized_re = regex.compile("|".join(map(regex.escape, keys))) if keys else None
 
     def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+        tokens, offsets, _, _ = self._tokenize_full(text, want_offsets)
+        return tokens, offsets
+
+    def _encode_words(self, text: str) -> Encoded:
+        _, offsets, words, ids = self._tokenize_full(text, True)
+        return Encoded(ids, offsets, words)
+
+    def _encode_text(self, text: str, want_offsets: bool):
+        """Without offsets, the steps of :meth:`_tokenize_full` straight to ids, through a word -> ids
+        cache (tests compare both paths with transformers)."""
+        if want_offsets or self._normalized_re is not None:
+            _, offsets, _, ids = self._tokenize_full(text, want_offsets)
+            return ids, offsets
+        ids: list[int] = []
+        ids_cache, word_ids, normalize = self._ids_cache, self._word_ids, self._normalizer.normalize
+        for start, end, special in self._split_special(text):
+            if special:
+                ids.append(self.added_tokens[text[start:end]])
+                continue
+            for word in fast_pre_tokenize_words(normalize(text[start:end])):
+                cached = ids_cache.get(word)
+                ids += word_ids(word) if cached is None else cached
+        return ids, None
+
+    def _tokenize_full(self, text: str, want_offsets: bool):
+        """Tokens, offsets (or None), the word index and the id of each token: special tokens split off the raw text,
+        then per segment: normalize, split off the normalized added tokens, pre-tokenize, WordPiece. Each
+        added token and each pre-tokenizer word is one word (``word_ids()``)."""
         tokens: list[str] = []
         offsets: list[tuple[int, int]] | None = [] if want_offsets else None
+        words: list[int] = []
+        ids: list[int] = []
         for start, end, special in self._split_special(text):
             if special:
                 tokens.append(text[start:end])
+                ids.append(self.added_tokens[text[start:end]])
+                words.append(words[-1] + 1 if words else 0)
                 if want_offsets:
                     offsets.append((start, end))
                 continue
@@ -241,38 +297,36 @@ class BertTokenizer(_BertBase):
                 norm, align = self._normalizer.normalize_aligned(segment)
             else:
                 norm, align = self._normalizer.normalize(segment), None
-            for ws, we in fast_pre_tokenize(norm):
-                for piece, ps, pe in self._wordpiece(norm[ws:we]):
-                    tokens.append(piece)
+            pieces, pos = [], 0  # (start, end, is_added) in the normalized segment
+            if self._normalized_re is not None:
+                for m in self._normalized_re.finditer(norm):
+                    pieces += [(pos, m.start(), False), (m.start(), m.end(), True)]
+                    pos = m.end()
+            pieces.append((pos, len(norm), False))
+            for ns, ne, added in pieces:
+                if added:
+                    tokens.append(norm[ns:ne])
+                    ids.append(self._normalized_added[norm[ns:ne]])
+                    words.append(words[-1] + 1 if words else 0)
                     if want_offsets:
-                        offsets.append((start + align[ws + ps], start + align[ws + pe - 1] + 1))
-        return tokens, offsets
+                        offsets.append((start + align[ns], start + align[ne - 1] + 1))
+                    continue
+                for ws, we in fast_pre_tokenize(norm[ns:ne]):
+                    ws, we = ws + ns, we + ns
+                    word = words[-1] + 1 if words else 0
+                    for piece, ps, pe in self._wordpiece(norm[ws:we]):
+                        tokens.append(piece)
+                        ids.append(self.vocab[piece])
+                        words.append(word)
+                        if want_offsets:
+                            offsets.append((start + align[ws + ps], start + align[ws + pe - 1] + 1))
+        return tokens, offsets, words, ids
 
-    def _encode_text(self, text: str, want_offsets: bool):
-        """Without offsets, the steps of :meth:`_tokenize_with_offsets` straight to ids, through a word -> ids
-        cache (tests compare both paths with transformers)."""
-        if want_offsets:
-            return super()._encode_text(text, True)
-        ids: list[int] = []
-        ids_cache, word_ids, normalize = self._ids_cache, self._word_ids, self._normalizer.normalize
-        for start, end, special in self._split_special(text):
-            if special:
-                ids.append(self.vocab[text[start:end]])
-                continue
-            for word in fast_pre_tokenize_words(normalize(text[start:end])):
-                cached = ids_cache.get(word)
-                ids += word_ids(word) if cached is None else cached
-        return ids, None
-
-    def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
-        """Rust WordPiece decoder: unknown ids dropped; ``##`` removed from continuation pieces, others
-        prefixed with a space; per-token cleanup (when the decoder has ``cleanup``)."""
-        special = set(self.all_special_ids) if skip_special_tokens else set()
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """The Rust WordPiece decoder (``BertTokenizerFast.convert_tokens_to_string``): ``##`` removed from
+        continuation pieces, other pieces prefixed with a space; per-token cleanup when the decoder has it."""
         out = []
-        for i in ids:
-            token = self.ids_to_tokens.get(i)
-            if token is None or i in special:
-                continue
+        for token in tokens:
             if out:
                 if token.startswith(self.wordpiece_prefix):
                     token = token.replace(self.wordpiece_prefix, "", 1)
@@ -280,6 +334,12 @@ class BertTokenizer(_BertBase):
                     token = " " + token
             out.append(_rust_wordpiece_cleanup(token) if self.decoder_cleanup else token)
         return "".join(out)
+
+    def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
+        """Rust decode: tokens of the ids (added tokens included), special added tokens skipped when asked,
+        then the decoder over all of them."""
+        special = {i for t, i in self.added_tokens.items() if self._added_special[t]} if skip_special_tokens else set()
+        return self.convert_tokens_to_string([self.ids_to_tokens[i] for i in ids if i not in special])
 
     def _init_config(self) -> dict:
         return {**super()._init_config(), "clean_text": self.clean_text}
@@ -307,8 +367,19 @@ class BertTokenizerLegacy(_BertBase):
         self._basic = LegacyBasicTokenizer(self.do_lower_case, self.never_split, self.tokenize_chinese_chars,
                                            self.strip_accents)  # fmt: skip
         self._lower = {}
-        specials = list(self.all_special_tokens)  # transformers' regex: first alternative wins, not longest
-        self._keep_case_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+        self._refresh_added()
+
+    def _refresh_added(self):
+        super()._refresh_added()
+        # transformers' lowercasing regex: special tokens and non-special added tokens kept as written (the
+        # first alternative wins, not the longest)
+        keep = list(self.all_special_tokens) + [t for t in self.added_tokens if not self._added_special[t]
+                                                 and t not in self.all_special_tokens]  # fmt: skip
+        self._keep_case_re = re.compile("|".join(map(re.escape, keep))) if keep else None
+
+    def _added_content(self, content: str, special: bool) -> str:
+        """transformers lowercases a non-special added token when the tokenizer lowercases."""
+        return content.lower() if self.do_lower_case and not special else content
 
     def _lowercase_outside_specials(self, text: str) -> str:
         """transformers' ``tokenize`` pre-pass: lowercase char by char, special tokens untouched."""

@@ -15,7 +15,6 @@ transformers decodes (SentencePiece decode between special tokens, then ``strip`
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import sentencepiece as spm
@@ -60,12 +59,7 @@ class BertGenerationTokenizer(TokenizerBase):
         super().__init__(**kwargs)
         n = self.sp_model.get_piece_size()
         self.vocab = {self.sp_model.id_to_piece(i): i for i in range(n)}
-        self.added_tokens = {}
-        for token in self.all_special_tokens:
-            if token not in self.vocab and token not in self.added_tokens:
-                self.added_tokens[token] = n + len(self.added_tokens)
-        specials = sorted(self.all_special_tokens, key=len, reverse=True)
-        self._special_re = re.compile("|".join(map(re.escape, specials))) if specials else None
+        self._init_added_tokens()  # special tokens the model lacks get ids past its vocabulary
 
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
@@ -87,12 +81,9 @@ class BertGenerationTokenizer(TokenizerBase):
     def vocab_size(self) -> int:
         return self.sp_model.get_piece_size()
 
-    def get_vocab(self) -> dict:
-        return {**self.vocab, **self.added_tokens}
-
     def _token_to_id(self, token):
-        i = self.added_tokens.get(token)
-        return self.sp_model.piece_to_id(token) if i is None else i
+        i = self.__dict__.get("added_tokens", {}).get(token)
+        return self.vocab.get(token) if i is None else i
 
     def _is_known_id(self, index: int) -> bool:
         return self._id_to_token(index) is not None
@@ -108,12 +99,12 @@ class BertGenerationTokenizer(TokenizerBase):
     def _template(self, pair: bool) -> list:
         return [Seq(0, 0), Seq(1, 1)] if pair else [Seq(0, 0)]
 
-    def _assemble(self, ids0, ids1, offs0, offs1, add_special_tokens: bool) -> dict:
+    def _assemble(self, ids0, ids1, offs0, offs1, add_special_tokens: bool, words0=None, words1=None) -> dict:
         """As the base, but token type ids as transformers' generic ``create_token_type_ids_from_sequences``
         makes them: it counts a [CLS] and a [SEP] slot whenever those tokens are *defined*, so with
         ``sep_token="<::::>"`` the type ids are one longer than the ids per sequence (a transformers quirk,
         reproduced: ``tok("a")`` gives ``input_ids`` of length 1 and ``token_type_ids`` of length 2)."""
-        row = super()._assemble(ids0, ids1, offs0, offs1, add_special_tokens)
+        row = super()._assemble(ids0, ids1, offs0, offs1, add_special_tokens, words0, words1)
         if add_special_tokens:
             extra = int(self.cls_token is not None) + int(self.sep_token is not None)
             row["token_type_ids"] = [0] * (len(ids0) + extra)

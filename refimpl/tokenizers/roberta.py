@@ -217,9 +217,10 @@ class RobertaTokenizer(TokenizerBase):
         "pad_token": "<pad>", "mask_token": "<mask>",
     }  # fmt: skip
     lstrip_tokens = ("mask_token",)
+    call_options = ("add_prefix_space",)  # transformers' prepare_for_tokenization reads it at call time
 
     def __init__(self, vocab_file=None, merges_file=None, errors="replace", add_prefix_space=False, *,
-                 vocab=None, merges=None, **kwargs):  # fmt: skip
+                 vocab=None, merges=None, trim_offsets=True, **kwargs):  # fmt: skip
         if vocab is None:
             if vocab_file is None:
                 raise TokenizerError("RobertaTokenizer needs vocab_file (vocab.json) or vocab (a dict)")
@@ -240,34 +241,21 @@ class RobertaTokenizer(TokenizerBase):
         self.bpe_ranks = dict(merges)
         self.errors = errors
         self.add_prefix_space = bool(add_prefix_space)
+        self.trim_offsets = bool(trim_offsets)
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
         self._pattern = regex.compile(PRETOKENIZE_PATTERN)
         self._cache: dict[str, list[str]] = {}
-        # added tokens: the special tokens, in transformers' order, with ids past the vocabulary if absent
-        self.added_tokens = {}
-        for token in self.all_special_tokens:
-            if token not in self.vocab and token not in self.added_tokens:
-                self.added_tokens[token] = len(self.vocab) + len(self.added_tokens)
-        self.ids_to_tokens.update({i: t for t, i in self.added_tokens.items()})
         lstrip = {self.special_tokens.get(n) for n in self.lstrip_tokens}
         self._lstrip = lstrip - {None}
-        specials = sorted(self.all_special_tokens, key=len, reverse=True)
-        self._special_re = regex.compile("|".join(map(regex.escape, specials))) if specials else None
+        # added tokens: the special tokens, in transformers' order, with ids past the vocabulary if absent
+        self._init_added_tokens()
 
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
         """Load ``vocab.json`` + ``merges.txt`` (+ ``tokenizer_config.json``, ``special_tokens_map.json``)."""
         directory, config = cls._read_config(directory, kwargs)
-        config.pop("trim_offsets", None)
         return cls(directory / "vocab.json", directory / "merges.txt", **config)
-
-    def _token_to_id(self, token):
-        i = self.added_tokens.get(token)
-        return self.vocab.get(token) if i is None else i
-
-    def get_vocab(self) -> dict:
-        return {**self.vocab, **self.added_tokens}
 
     def _template(self, pair: bool) -> list:
         cls, sep = self.cls_token, self.sep_token
@@ -283,9 +271,18 @@ class RobertaTokenizer(TokenizerBase):
                 self._cache[piece] = out
         return out
 
-    def _tokenize_with_offsets(self, text: str, want_offsets: bool):
+    def _encode_split_word(self, word: str, want_offsets: bool, opts: dict):
+        """Each pre-split word gets the prefix space (transformers' prepare_for_tokenization with
+        ``is_split_into_words``)."""
+        return self._encode_text(word, want_offsets, **{**opts, "add_prefix_space": True})
+
+    def _tokenize_with_offsets(self, text: str, want_offsets: bool, add_prefix_space=None):
         shift = 0  # characters added in front of the text: the prefix space maps to character 0
-        if self.add_prefix_space and text and not text[0].isspace():
+        if add_prefix_space is None:
+            add_prefix_space = self.add_prefix_space
+        elif not isinstance(add_prefix_space, bool):
+            raise TokenizerError(f"add_prefix_space={add_prefix_space!r} must be True or False")
+        if add_prefix_space and text and not text[0].isspace():
             text, shift = " " + text, 1
         # split on special tokens: (start, end, is_special); an lstrip token (<mask>) eats the whitespace
         # on its left
@@ -335,9 +332,13 @@ class RobertaTokenizer(TokenizerBase):
                                    for (a, b), t in zip(spans, word_tokens))  # fmt: skip
         return tokens, offsets
 
-    def _post_process_offsets(self, ids: list[int], offsets: list) -> list:
-        """``RobertaProcessing(trim_offsets=True, add_prefix_space=...)``, after truncation (as in Rust)."""
-        return trim_offsets([v for _, _, v in offsets], [(a, b) for a, b, _ in offsets], self.add_prefix_space)
+    def _post_process_offsets(self, ids: list[int], offsets: list, add_prefix_space=None) -> list:
+        """``RobertaProcessing(trim_offsets=..., add_prefix_space=...)``, after truncation (as in Rust); with
+        ``trim_offsets=False`` the byte-level offsets as they are."""
+        if not self.trim_offsets:
+            return [(a, b) for a, b, _ in offsets]
+        prefix = self.add_prefix_space if add_prefix_space is None else add_prefix_space
+        return trim_offsets([v for _, _, v in offsets], [(a, b) for a, b, _ in offsets], prefix)
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         """Characters back to bytes, then UTF-8 with ``errors`` (invalid sequences -> U+FFFD by default)."""
@@ -354,7 +355,7 @@ class RobertaTokenizer(TokenizerBase):
         return self.ids_to_tokens.get(index)
 
     def _init_config(self) -> dict:
-        return {"errors": self.errors, "add_prefix_space": self.add_prefix_space}
+        return {"errors": self.errors, "add_prefix_space": self.add_prefix_space, "trim_offsets": self.trim_offsets}
 
     def _save_vocabulary(self, directory: Path):
         import json

@@ -41,7 +41,7 @@ def bfloat16():
     except ImportError:
         raise ConfigError(
             "dtype='bfloat16' on numpy needs the ml_dtypes package (numpy has no bfloat16): "
-            "`pip install ml_dtypes` (or `pip install refimpl[quant]`), or use dtype='float16' / 'float32'"
+            "`pip install refimpl[bfloat16]` (ml_dtypes), or use dtype='float16' / 'float32'"
         ) from None
     return np.dtype(ml_dtypes.bfloat16)
 

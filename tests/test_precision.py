@@ -257,7 +257,7 @@ def test_bad_dtypes_name_the_value_and_the_fix(monkeypatch, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ml_dtypes)
-    with pytest.raises(ConfigError, match=r"bfloat16.*pip install ml_dtypes"):
+    with pytest.raises(ConfigError, match=r"bfloat16.*pip install refimpl\[bfloat16\]"):
         resolve_dtype("bfloat16")
     monkeypatch.undo()
     # float16 with 4-bit quantization: the quantization code's own checks still apply (float64 refused)

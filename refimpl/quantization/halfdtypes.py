@@ -14,7 +14,7 @@ def bfloat16():
     except ImportError:
         raise ConfigError(
             "bfloat16 on numpy needs the ml_dtypes package (numpy has no bfloat16): "
-            "`pip install refimpl[quant]` or `pip install ml_dtypes`"
+            "`pip install refimpl[bfloat16]` (ml_dtypes)"
         ) from None
     return np.dtype(ml_dtypes.bfloat16)
 

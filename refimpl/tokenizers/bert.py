@@ -21,7 +21,8 @@ from ..errors import TokenizerError
 import regex
 
 from .base import Encoded, Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
-from .normalization import FastNormalizer, LegacyBasicTokenizer, fast_pre_tokenize, fast_pre_tokenize_words
+from .normalization import _FAST_WORD_RE, FastNormalizer, LegacyBasicTokenizer
+from .roberta import RUST_WHITESPACE
 from .wordpiece import WordPiece
 
 BERT_SPECIAL_TOKENS = {
@@ -74,20 +75,91 @@ def load_tokenizer_json(path) -> dict:
     out = {"vocab": {str(k): int(v) for k, v in model["vocab"].items()}}
     out["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
     out["wordpiece_prefix"] = model.get("continuing_subword_prefix", "##")
-    norm = data.get("normalizer") or {}
-    if norm.get("type") == "BertNormalizer":
-        out["clean_text"] = norm.get("clean_text", True)
-        out["tokenize_chinese_chars"] = norm.get("handle_chinese_chars", True)
-        out["strip_accents"] = norm.get("strip_accents")
-        out["do_lower_case"] = norm.get("lowercase", True)
-    dec = data.get("decoder") or {}
-    out["decoder_cleanup"] = dec.get("cleanup", True) if dec.get("type") == "WordPiece" else True
+    where = f"tokenizer file {str(path)!r}"
+    norm = data.get("normalizer")
+    if norm is None or norm.get("type") != "BertNormalizer":
+        _unsupported(where, "normalizer", norm)
+    out["clean_text"] = norm.get("clean_text", True)
+    # transformers' BertTokenizerFast replaces the file's lowercase / strip_accents / handle_chinese_chars with its
+    # own options (tokenizer_config.json, keywords, else its defaults True / None / True) whenever they differ, so
+    # the file's values never win: they are not read here (from_pretrained supplies the class defaults)
+    out["pre_tokenizer"] = _pre_tokenizer_kind(where, data.get("pre_tokenizer"))
+    out["template"] = _template_of(where, data.get("post_processor"))
+    dec = data.get("decoder")
+    if dec is None or dec.get("type") != "WordPiece":
+        _unsupported(where, "decoder", dec)
+    if dec.get("prefix", "##") != out["wordpiece_prefix"]:
+        raise TokenizerError(f"{where}: the WordPiece decoder's prefix {dec.get('prefix')!r} differs from the model's "
+                             f"continuing_subword_prefix {out['wordpiece_prefix']!r}; refimpl supports one prefix")
+    out["decoder_cleanup"] = dec.get("cleanup", True)
+    out["tokenizer_json"] = data  # written back by save_pretrained
     for added in added_tokens:
         out["vocab"].setdefault(added["content"], added["id"])
-    check_options({k: v for k, v in out.items() if k != "vocab"}, f"tokenizer file {str(path)!r}")
+    check_options({k: v for k, v in out.items() if k not in ("vocab", "template", "tokenizer_json")}, f"tokenizer file {str(path)!r}")
     if not isinstance(out["max_input_chars_per_word"], int):
         raise TokenizerError(f"tokenizer file {str(path)!r}: max_input_chars_per_word must be an integer")
     return out
+
+
+#: What each component type of a tokenizer.json is to refimpl's BertTokenizer: the supported ones are read;
+#: every other type (or a supported type inside a Sequence) is refused by name, never tokenized as BERT's.
+SUPPORTED_COMPONENTS = {
+    "normalizer": ("BertNormalizer",),
+    "pre_tokenizer": ("BertPreTokenizer", "Whitespace", "WhitespaceSplit"),
+    "post_processor": ("TemplateProcessing", "BertProcessing", None),
+    "decoder": ("WordPiece",),
+    "model": ("WordPiece",),
+}
+
+
+def _unsupported(where: str, section: str, component):
+    kind = component.get("type") if isinstance(component, dict) else component
+    raise TokenizerError(
+        f"{where}: {section} {kind!r} is not supported by refimpl's BertTokenizer (it reads "
+        f"{[k for k in SUPPORTED_COMPONENTS[section] if k]}{' or none' if None in SUPPORTED_COMPONENTS[section] else ''}); "
+        "tokenizing with BERT's instead would give other ids. Use a tokenizer.json with those components, or "
+        "a vocab.txt (BERT's pipeline)"
+    )
+
+
+def _pre_tokenizer_kind(where: str, pre) -> str:
+    if not isinstance(pre, dict) or pre.get("type") not in SUPPORTED_COMPONENTS["pre_tokenizer"]:
+        _unsupported(where, "pre_tokenizer", pre)
+    return pre["type"]
+
+
+def _template_of(where: str, post):
+    """TemplateProcessing / BertProcessing -> {"single": [...], "pair": [...]} of Seq / Special items; None
+    (no post-processor) -> no special tokens added."""
+    if post is None:
+        return {"single": [Seq(0, 0)], "pair": [Seq(0, 0), Seq(1, 1)]}
+    if not isinstance(post, dict) or post.get("type") not in SUPPORTED_COMPONENTS["post_processor"]:
+        _unsupported(where, "post_processor", post)
+    try:
+        if post["type"] == "BertProcessing":
+            (sep, _), (cls, _) = post["sep"], post["cls"]
+            return {"single": [Special(cls, 0), Seq(0, 0), Special(sep, 0)],
+                    "pair": [Special(cls, 0), Seq(0, 0), Special(sep, 0), Seq(1, 1), Special(sep, 1)]}  # fmt: skip
+        out = {}
+        for key in ("single", "pair"):
+            items = []
+            for piece in post[key]:
+                if "Sequence" in piece:
+                    items.append(Seq({"A": 0, "B": 1}[piece["Sequence"]["id"]], int(piece["Sequence"]["type_id"])))
+                else:
+                    token = piece["SpecialToken"]["id"]
+                    spec = post.get("special_tokens", {}).get(token, {"tokens": [token]})
+                    if list(spec.get("tokens", [token])) != [token]:
+                        raise TokenizerError(f"{where}: TemplateProcessing special token {token!r} expands to "
+                                             f"{spec.get('tokens')!r}; refimpl supports one token per entry")
+                    items.append(Special(token, int(piece["SpecialToken"]["type_id"])))
+            out[key] = items
+        return out
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, TokenizerError):
+            raise
+        raise TokenizerError(f"{where}: post_processor {post.get('type')!r} is malformed ({type(e).__name__}: {e}); "
+                             "re-export the file") from None
 
 
 def _rust_wordpiece_cleanup(token: str) -> str:
@@ -96,6 +168,15 @@ def _rust_wordpiece_cleanup(token: str) -> str:
                      (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):  # fmt: skip
         token = token.replace(old, new)
     return token
+
+
+#: The words of each supported pre-tokenizer as one regex (findall: the words; finditer: their spans).
+#: Whitespace is the Rust ``\w+|[^\w\s]+`` (onig); WhitespaceSplit splits on Rust ``char::is_whitespace``.
+PRE_TOKENIZER_WORDS = {
+    "BertPreTokenizer": _FAST_WORD_RE,
+    "Whitespace": regex.compile(r"\w+|[^\w\s]+"),
+    "WhitespaceSplit": regex.compile("[^" + "".join(regex.escape(c) for c in sorted(RUST_WHITESPACE)) + "]+"),
+}
 
 
 class _BertBase(TokenizerBase):
@@ -141,6 +222,7 @@ class _BertBase(TokenizerBase):
             # transformers' fast tokenizer built from a tokenizer.json takes the base default (False); built from
             # vocab.txt alone it is converted from the Python class and takes its default (True)
             from_json["clean_up_tokenization_spaces"] = False
+            from_json.update({"do_lower_case": True, "strip_accents": None, "tokenize_chinese_chars": True})
             from_json.update(config)
             return cls(**from_json)
         if (directory / "vocab.txt").is_file():
@@ -226,10 +308,17 @@ class BertTokenizer(_BertBase):
 
     default_clean_up = True  # from vocab.txt alone (from_pretrained with a tokenizer.json: False, see there)
 
-    def __init__(self, *args, decoder_cleanup=True, **kwargs):
+    def __init__(self, *args, decoder_cleanup=True, pre_tokenizer="BertPreTokenizer", template=None,
+                 tokenizer_json=None, **kwargs):  # fmt: skip
         self._normalizer = None
+        self._template_json = template
+        self._tokenizer_json = tokenizer_json
         super().__init__(*args, **kwargs)
         self.decoder_cleanup = bool(decoder_cleanup)
+        if pre_tokenizer not in PRE_TOKENIZER_WORDS:
+            raise TokenizerError(f"pre_tokenizer={pre_tokenizer!r}; BertTokenizer has {sorted(PRE_TOKENIZER_WORDS)}")
+        self.pre_tokenizer = pre_tokenizer
+        self._word_re = PRE_TOKENIZER_WORDS[pre_tokenizer]
         self._normalizer = FastNormalizer(self.clean_text, self.tokenize_chinese_chars, self.strip_accents,
                                           self.do_lower_case)  # fmt: skip
         self._refresh_added()  # normalized added tokens are matched by their normalized content
@@ -271,7 +360,7 @@ class BertTokenizer(_BertBase):
             if special:
                 ids.append(self.added_tokens[text[start:end]])
                 continue
-            for word in fast_pre_tokenize_words(normalize(text[start:end])):
+            for word in self._word_re.findall(normalize(text[start:end])):
                 cached = ids_cache.get(word)
                 ids += word_ids(word) if cached is None else cached
         return ids, None
@@ -311,8 +400,7 @@ class BertTokenizer(_BertBase):
                     if want_offsets:
                         offsets.append((start + align[ns], start + align[ne - 1] + 1))
                     continue
-                for ws, we in fast_pre_tokenize(norm[ns:ne]):
-                    ws, we = ws + ns, we + ns
+                for ws, we in (m.span() for m in self._word_re.finditer(norm, ns, ne)):
                     word = words[-1] + 1 if words else 0
                     for piece, ps, pe in self._wordpiece(norm[ws:we]):
                         tokens.append(piece)
@@ -341,6 +429,27 @@ class BertTokenizer(_BertBase):
         special = {i for t, i in self.added_tokens.items() if self._added_special[t]} if skip_special_tokens else set()
         return self.convert_tokens_to_string([self.ids_to_tokens[i] for i in ids if i not in special])
 
+    def _save_vocabulary(self, directory: Path):
+        """vocab.txt, and the tokenizer.json it was loaded from (its pipeline; added tokens brought up to date)."""
+        files = super()._save_vocabulary(directory)
+        if self._tokenizer_json is not None:
+            import json
+
+            data = dict(self._tokenizer_json)
+            listed = {a["content"] for a in data.get("added_tokens") or []}
+            data["added_tokens"] = list(data.get("added_tokens") or []) + [
+                {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                 "normalized": not self._added_special[t], "special": self._added_special[t]}
+                for t, i in sorted(self.added_tokens.items(), key=lambda kv: kv[1]) if t not in listed]  # fmt: skip
+            (directory / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            files.append(directory / "tokenizer.json")
+        return files
+
+    def _template(self, pair: bool) -> list:
+        if self._template_json is not None:  # tokenizer.json's post-processor
+            return self._template_json["pair" if pair else "single"]
+        return super()._template(pair)
+
     def _init_config(self) -> dict:
         return {**super()._init_config(), "clean_text": self.clean_text}
 
@@ -362,8 +471,14 @@ class BertTokenizerLegacy(_BertBase):
     default_clean_up = True
 
     def __init__(self, *args, **kwargs):
-        kwargs.pop("decoder_cleanup", None)
+        kwargs.pop("decoder_cleanup", None), kwargs.pop("tokenizer_json", None)
+        pre, template = kwargs.pop("pre_tokenizer", "BertPreTokenizer"), kwargs.pop("template", None)
         super().__init__(*args, **kwargs)
+        if pre != "BertPreTokenizer" or (template is not None and template != {
+                "single": super()._template(False), "pair": super()._template(True)}):  # fmt: skip
+            raise TokenizerError(f"BertTokenizerLegacy (transformers' Python BertTokenizer) has BERT's pipeline only; "
+                                 f"this tokenizer.json has pre_tokenizer {pre!r} and post-processor {template!r:.80}: "
+                                 "load it with BertTokenizer")
         self._basic = LegacyBasicTokenizer(self.do_lower_case, self.never_split, self.tokenize_chinese_chars,
                                            self.strip_accents)  # fmt: skip
         self._lower = {}

@@ -1,0 +1,135 @@
+"""Issue 14: a tokenizer.json is read component by component; BertTokenizer against BertTokenizerFast loading
+the same file (built in the test with the `tokenizers` library from MiniLM's vocabulary). Supported: BertNormalizer,
+BertPreTokenizer / Whitespace / WhitespaceSplit, WordPiece, TemplateProcessing / BertProcessing / none, the WordPiece
+decoder; anything else is refused by name. transformers' precedence: the BertTokenizerFast options
+(tokenizer_config.json, keywords, else its defaults) replace the file's lowercase / strip_accents."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from refimpl.errors import TokenizerError
+from refimpl.registry import fetch
+from refimpl.tokenizers import AutoTokenizer, BertTokenizer
+
+from tokenizer_strategies import text
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+logging.getLogger("refimpl.tokenizers").setLevel(logging.CRITICAL)
+pytestmark = pytest.mark.parity
+SETTINGS = settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow,
+                                                                            HealthCheck.function_scoped_fixture])
+SPECIALS = ("[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]")
+
+
+def _variant(minilm_dir, tmp_path, name, edit, config=None):
+    """MiniLM's tokenizer.json with one component replaced (and optionally a tokenizer_config.json)."""
+    tok = tokenizers.Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+    edit(tok)
+    d = tmp_path / name
+    d.mkdir()
+    tok.save(str(d / "tokenizer.json"))
+    (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", **(config or {})}))
+    return d
+
+
+SUPPORTED = {
+    "whitespace": lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.Whitespace()),
+    "whitespace_split": lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.WhitespaceSplit()),
+    "bert_processing": lambda t: setattr(t, "post_processor", processors.BertProcessing(("[SEP]", 102), ("[CLS]", 101))),
+    "template": lambda t: setattr(t, "post_processor", processors.TemplateProcessing(
+        single="[CLS] $A [SEP] [MASK]", pair="[CLS] $A:1 [SEP]:1 $B:0 [SEP]:0",
+        special_tokens=[("[CLS]", 101), ("[SEP]", 102), ("[MASK]", 103)])),
+    "no_post_processor": lambda t: setattr(t, "post_processor", None),
+    "cased_file": lambda t: setattr(t, "normalizer", normalizers.BertNormalizer(lowercase=False)),
+    "no_cleanup_decoder": lambda t: setattr(t, "decoder", decoders.WordPiece(cleanup=False)),
+}
+
+
+@pytest.fixture(scope="module")
+def variants(minilm_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tokjson")
+    out = {}
+    for name, edit in SUPPORTED.items():
+        d = _variant(minilm_dir, root, name, edit)
+        out[name] = (BertTokenizer.from_pretrained(d), transformers.BertTokenizerFast.from_pretrained(d))
+    d = _variant(minilm_dir, root, "cased_by_config", SUPPORTED["cased_file"], {"do_lower_case": False,
+                                                                              "strip_accents": True})
+    out["cased_by_config"] = (BertTokenizer.from_pretrained(d), transformers.BertTokenizerFast.from_pretrained(d))
+    return out
+
+
+def test_whitespace_is_not_berts(variants):
+    ours, ref = variants["whitespace"]
+    # MiniLM's vocabulary has no "##!!" (the issue's vocabulary did); BERT's pre-tokenizer gives 7 tokens
+    assert ours.tokenize("...?!!!") == ref.tokenize("...?!!!") == ["...", "##?", "##!", "##!", "##!"]
+    assert BertTokenizer.from_pretrained(fetch("all-MiniLM-L6-v2")).tokenize("...?!!!") == list("...?!!!")
+
+
+@SETTINGS
+@given(s=text(SPECIALS, 8), b=text(SPECIALS, 4))
+def test_each_supported_component(variants, s, b):
+    for name, (ours, ref) in variants.items():
+        if name.startswith("whitespace") and any(ord(c) > 0x2FF for c in s + b):
+            continue  # Whitespace's \w: onig's Unicode tables vs the regex module's; ASCII/Latin checked here
+        assert ours.tokenize(s) == ref.tokenize(s), name
+        for args in ((s,), (s, b)):
+            kw = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
+            assert dict(ours(*args, **kw)) == {k: v for k, v in ref(*args, **kw).items()}, name
+            assert ours(*args).word_ids() == ref(*args).word_ids(), name
+        ids = ref(s, b)["input_ids"]
+        assert ours.decode(ids) == ref.decode(ids), name
+
+
+@pytest.mark.parametrize("name", ["whitespace", "template", "no_post_processor"])
+def test_save_keeps_the_pipeline(variants, tmp_path, name):
+    ours, ref = variants[name]
+    ours.save_pretrained(tmp_path)
+    back, again = transformers.BertTokenizerFast.from_pretrained(tmp_path), BertTokenizer.from_pretrained(tmp_path)
+    for s in ["...?!!! a", "Héllo, WORLD [SEP] x"]:
+        assert back(s, "b")["input_ids"] == again(s, "b")["input_ids"] == ref(s, "b")["input_ids"]
+
+
+UNSUPPORTED = {
+    "Sequence": ("normalizer", lambda t: setattr(t, "normalizer", normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()]))),
+    "Metaspace": ("pre_tokenizer", lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.Metaspace())),
+    "ByteLevel": ("pre_tokenizer", lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.ByteLevel())),
+    "RobertaProcessing": ("post_processor", lambda t: setattr(t, "post_processor", processors.RobertaProcessing(("[SEP]", 102), ("[CLS]", 101)))),
+    "BPE": ("decoder", lambda t: setattr(t, "decoder", decoders.BPEDecoder())),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(UNSUPPORTED))
+def test_unsupported_component_refused_by_name(minilm_dir, tmp_path, kind):
+    section, edit = UNSUPPORTED[kind]
+    d = _variant(minilm_dir, tmp_path, kind, edit)
+    with pytest.raises(TokenizerError, match=rf"{section} '{kind}\w*' is not supported by refimpl's BertTokenizer"):
+        AutoTokenizer.from_pretrained(d)
+
+
+def test_other_models_refused(minilm_dir, tmp_path):
+    tok = tokenizers.Tokenizer(models.Unigram([("[UNK]", 0.0), ("a", -1.0)], unk_id=0))
+    d = tmp_path / "unigram"
+    d.mkdir()
+    tok.save(str(d / "tokenizer.json"))
+    with pytest.raises(TokenizerError, match="does not hold a WordPiece model \\(model.type='Unigram'\\)"):
+        BertTokenizer.from_pretrained(d)
+
+
+def test_precedence_of_config_over_the_files_normalizer(variants):
+    """A file whose BertNormalizer does not lowercase still lowercases without a tokenizer_config saying so
+    (BertTokenizerFast's default do_lower_case=True replaces it); a config's do_lower_case=False wins."""
+    for name in ("cased_file", "cased_by_config"):
+        ours, ref = variants[name]
+        for s in ["Héllo WORLD", "ÅNGSTRÖM naïve"]:
+            assert ours(s, return_offsets_mapping=True) == dict(ref(s, return_offsets_mapping=True)), name
+    assert variants["cased_file"][0].tokenize("HELLO") == ["hello"]
+    assert variants["cased_by_config"][0].tokenize("HELLO") == variants["cased_by_config"][1].tokenize("HELLO") == ["[UNK]"]

@@ -237,8 +237,9 @@ def test_tokenizer_json_of_the_wrong_shape(vocab_dir):
     for content, message in [
         ({"model": {"type": "WordPiece", "vocab": {"a": "x"}}}, r"vocabulary entry 'a': 'x' must map the token"),
         ({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "added_tokens": [{"id": 1}]}, r"'added_tokens' must be"),
-        ({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "normalizer": {"type": "BertNormalizer",
-                                                                            "lowercase": "false"}},
+        ({"model": {"type": "WordPiece", "vocab": {"a": 0, "[UNK]": 1}}, "pre_tokenizer": {"type": "BertPreTokenizer"},
+          "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+          "normalizer": {"type": "BertNormalizer", "lowercase": "false"}},
          r"do_lower_case='false' .* must be a JSON boolean"),
         ({"model": ["WordPiece"]}, "does not hold a WordPiece model"),
     ]:

@@ -79,6 +79,13 @@ def load_tokenizer_json(path) -> dict:
     norm = data.get("normalizer")
     if norm is None or norm.get("type") != "BertNormalizer":
         _unsupported(where, "normalizer", norm)
+    for field, option in (("clean_text", "clean_text"), ("handle_chinese_chars", "tokenize_chinese_chars"),
+                          ("lowercase", "do_lower_case"), ("strip_accents", "strip_accents")):
+        value = norm.get(field, True)
+        if not isinstance(value, bool) and not (field == "strip_accents" and value is None):
+            # the Rust library refuses such a file; transformers' options would replace the value unread
+            raise TokenizerError(f"{where}: the normalizer's {option}={value!r} (its {field!r} field) must be a JSON "
+                                 "boolean (true/false, unquoted); re-export the file")
     out["clean_text"] = norm.get("clean_text", True)
     # transformers' BertTokenizerFast replaces the file's lowercase / strip_accents / handle_chinese_chars with its
     # own options (tokenizer_config.json, keywords, else its defaults True / None / True) whenever they differ, so

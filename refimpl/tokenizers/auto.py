@@ -4,7 +4,7 @@ Order: ``tokenizer_config.json``'s ``tokenizer_class`` (``BertTokenizer``/``Bert
 refimpl's ``BertTokenizer``, the Rust-matching one, as transformers' AutoTokenizer picks the fast class;
 ``RobertaTokenizer[Fast]``; ``BertGenerationTokenizer``), else ``config.json``'s ``model_type``, else
 the files present (``vocab.txt``/WordPiece ``tokenizer.json`` -> BERT, ``vocab.json`` + ``merges.txt``
--> RoBERTa, ``spiece.model`` -> BertGeneration).
+or a BPE ``tokenizer.json`` -> RoBERTa, ``spiece.model`` -> BertGeneration).
 """
 
 from __future__ import annotations
@@ -57,8 +57,12 @@ class AutoTokenizer:
             model_type = data.get("model_type") if isinstance(data, dict) else None
             if isinstance(model_type, str) and model_type in MODEL_TYPES:
                 return MODEL_TYPES[model_type]
-        if (directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file():
+        if (directory / "vocab.txt").is_file():
             return BertTokenizer
+        if (directory / "tokenizer.json").is_file():  # by its model: BPE -> RoBERTa, else BERT (which refuses
+            data = read_json(directory / "tokenizer.json", "tokenizer file")  # a model it cannot read, by name)
+            model = data.get("model") if isinstance(data, dict) else None
+            return RobertaTokenizer if isinstance(model, dict) and model.get("type") == "BPE" else BertTokenizer
         if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
             return RobertaTokenizer
         if (directory / "spiece.model").is_file():

@@ -569,8 +569,10 @@ class TokenizerBase:
         pair = ids1 is not None
         if add_special_tokens:
             layout = self._template(pair)
-        else:  # without special tokens the Rust post-processor still gives the pair type 1; Python gives 0
-            layout = [Seq(0, 0), Seq(1, 1 if self.flavour == "fast" else 0)][: 2 if pair else 1]
+        elif self.flavour == "fast":  # without special tokens the Rust post-processor still gives each sequence
+            layout = [item for item in self._template(pair) if isinstance(item, Seq)]  # its template type id
+        else:  # Python: 0
+            layout = [Seq(0, 0), Seq(1, 0)][: 2 if pair else 1]
         ids, types, special, offsets, words, seqs = [], [], [], [], [], []
         for item in layout:
             if isinstance(item, Seq):

@@ -199,6 +199,86 @@ def load_merges(path) -> dict[tuple[str, str], int]:
     return ranks
 
 
+#: What refimpl's RobertaTokenizer reads of a tokenizer.json (``RobertaTokenizerFast.save_pretrained``'s file);
+#: any other component type is refused by name, never replaced by RoBERTa's.
+ROBERTA_COMPONENTS = {
+    "normalizer": (None,),
+    "pre_tokenizer": ("ByteLevel",),
+    "model": ("BPE",),
+    "post_processor": ("RobertaProcessing",),
+    "decoder": ("ByteLevel",),
+}
+
+
+def _refuse(where: str, section: str, component, detail: str = ""):
+    kind = component.get("type") if isinstance(component, dict) else component
+    supported = [k for k in ROBERTA_COMPONENTS[section] if k]
+    raise TokenizerError(
+        f"{where}: {section} {kind!r}{detail} is not supported by refimpl's RobertaTokenizer (it reads "
+        f"{supported or 'none'}{' or none' if None in ROBERTA_COMPONENTS[section] and supported else ''}); "
+        "tokenizing with RoBERTa's pipeline instead would give other ids. Use RobertaTokenizerFast's tokenizer.json, "
+        "or vocab.json + merges.txt"
+    )
+
+
+def load_roberta_tokenizer_json(path) -> dict:
+    """A byte-level BPE ``tokenizer.json`` (as ``RobertaTokenizerFast`` writes it) -> constructor arguments.
+
+    Read: ``ByteLevel`` pre-tokenizer (``use_regex``; its ``add_prefix_space``/``trim_offsets`` are replaced by
+    the class options, as ``RobertaTokenizerFast.__init__`` replaces them), ``BPE`` model (vocab, merges in
+    either serialisation, ``"a b"`` or ``["a", "b"]``; rank = position), ``RobertaProcessing`` (``cls``/``sep``
+    tokens; its options likewise replaced), ``ByteLevel`` decoder, no normalizer. Refused by name: anything
+    else, and BPE options that change the result (``dropout``, ``continuing_subword_prefix``,
+    ``end_of_word_suffix``, ``byte_fallback``, ``ignore_merges``, ``fuse_unk``).
+    """
+    where = f"tokenizer file {str(path)!r}"
+    data = read_json(Path(path), "tokenizer file")
+    if not isinstance(data, dict):
+        raise TokenizerError(f"{where} must hold a JSON object; re-export it")
+    if data.get("normalizer") is not None:
+        _refuse(where, "normalizer", data["normalizer"])
+    pre = data.get("pre_tokenizer")
+    if not isinstance(pre, dict) or pre.get("type") != "ByteLevel":
+        _refuse(where, "pre_tokenizer", pre)
+    model = data.get("model")
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        _refuse(where, "model", model)
+    for key, default in (("dropout", None), ("continuing_subword_prefix", None), ("end_of_word_suffix", None),
+                         ("byte_fallback", False), ("ignore_merges", False), ("fuse_unk", False)):  # fmt: skip
+        value = model.get(key, default)
+        if value not in (default, "") if key.endswith(("prefix", "suffix")) else value != default:
+            _refuse(where, "model", model, f" with {key}={value!r} (refimpl: {default!r} only)")
+    post = data.get("post_processor")
+    if not isinstance(post, dict) or post.get("type") != "RobertaProcessing":
+        _refuse(where, "post_processor", post)
+    dec = data.get("decoder")
+    if not isinstance(dec, dict) or dec.get("type") != "ByteLevel":
+        _refuse(where, "decoder", dec)
+    vocab, merges = model.get("vocab"), model.get("merges")
+    if not isinstance(vocab, dict) or not isinstance(merges, list):
+        raise TokenizerError(f"{where}: the BPE model needs 'vocab' (an object) and 'merges' (a list); re-export it")
+    bad = next(((k, v) for k, v in vocab.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0), None)
+    if bad is not None:
+        raise TokenizerError(f"{where}: vocabulary entry {bad[0]!r}: {bad[1]!r} must map the token to an integer id "
+                             ">= 0; re-export the file")
+    ranks = {}
+    for n, merge in enumerate(merges):
+        pair = tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge) if isinstance(merge, list) else ()
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise TokenizerError(f"{where}: merge {n} is {merge!r}; expected \"a b\" or [\"a\", \"b\"]")
+        ranks.setdefault(pair, n)
+    vocab = {str(k): v for k, v in vocab.items()}
+    for added in data.get("added_tokens") or []:
+        if isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int):
+            vocab.setdefault(added["content"], added["id"])
+    try:
+        (sep, _), (cls, _) = post["sep"], post["cls"]
+    except (KeyError, TypeError, ValueError):
+        raise TokenizerError(f"{where}: RobertaProcessing needs 'sep' and 'cls' as [token, id]; re-export it") from None
+    return {"vocab": vocab, "merges": ranks, "use_regex": bool(pre.get("use_regex", True)), "cls_token": cls,
+            "sep_token": sep, "tokenizer_json": data}  # fmt: skip
+
+
 class RobertaTokenizer(TokenizerBase):
     """Byte-level BPE from ``vocab.json`` + ``merges.txt``, as transformers' ``RobertaTokenizer``.
 
@@ -220,7 +300,8 @@ class RobertaTokenizer(TokenizerBase):
     call_options = ("add_prefix_space",)  # transformers' prepare_for_tokenization reads it at call time
 
     def __init__(self, vocab_file=None, merges_file=None, errors="replace", add_prefix_space=False, *,
-                 vocab=None, merges=None, trim_offsets=True, **kwargs):  # fmt: skip
+                 vocab=None, merges=None, trim_offsets=True, use_regex=True, tokenizer_json=None,
+                 **kwargs):  # fmt: skip
         if vocab is None:
             if vocab_file is None:
                 raise TokenizerError("RobertaTokenizer needs vocab_file (vocab.json) or vocab (a dict)")
@@ -235,6 +316,8 @@ class RobertaTokenizer(TokenizerBase):
             if merges_file is None:
                 raise TokenizerError("RobertaTokenizer needs merges_file (merges.txt) or merges")
             merges = load_merges(merges_file)
+        # from a tokenizer.json: RobertaTokenizerFast's truncation / type-id / decode semantics (the Rust ones)
+        self.flavour = "slow" if tokenizer_json is None else "fast"
         super().__init__(**kwargs)
         self.vocab = {str(k): int(v) for k, v in vocab.items()}
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
@@ -244,7 +327,12 @@ class RobertaTokenizer(TokenizerBase):
         self.trim_offsets = bool(trim_offsets)
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
-        self._pattern = regex.compile(PRETOKENIZE_PATTERN)
+        # use_regex=False (ByteLevel pre-tokenizer): each segment between special tokens is one word
+        self.use_regex = bool(use_regex)
+        self._pattern = regex.compile(PRETOKENIZE_PATTERN if self.use_regex else r"(?s).+")
+        # loaded from a tokenizer.json: the Rust pipeline's rules where they differ from the Python class's
+        # (the prefix space is added to each segment between added tokens that does not start with " ")
+        self._tokenizer_json = tokenizer_json
         self._cache: dict[str, list[str]] = {}
         lstrip = {self.special_tokens.get(n) for n in self.lstrip_tokens}
         self._lstrip = lstrip - {None}
@@ -255,6 +343,8 @@ class RobertaTokenizer(TokenizerBase):
     def from_pretrained(cls, directory, **kwargs):
         """Load ``vocab.json`` + ``merges.txt`` (+ ``tokenizer_config.json``, ``special_tokens_map.json``)."""
         directory, config = cls._read_config(directory, kwargs)
+        if (directory / "tokenizer.json").is_file() and not (directory / "vocab.json").is_file():
+            return cls(**{**load_roberta_tokenizer_json(directory / "tokenizer.json"), **config})
         return cls(directory / "vocab.json", directory / "merges.txt", **config)
 
     def _template(self, pair: bool) -> list:
@@ -282,7 +372,8 @@ class RobertaTokenizer(TokenizerBase):
             add_prefix_space = self.add_prefix_space
         elif not isinstance(add_prefix_space, bool):
             raise TokenizerError(f"add_prefix_space={add_prefix_space!r} must be True or False")
-        if add_prefix_space and text and not text[0].isspace():
+        fast = self._tokenizer_json is not None  # the Rust ByteLevel pre-tokenizer adds it per segment, below
+        if add_prefix_space and text and not text[0].isspace() and not fast:
             text, shift = " " + text, 1
         # split on special tokens: (start, end, is_special); an lstrip token (<mask>) eats the whitespace
         # on its left
@@ -314,7 +405,10 @@ class RobertaTokenizer(TokenizerBase):
                     ws_start = max(swallowed.get(i, start) - shift, 0)
                     offsets.append((ws_start, end - shift, " " * (start - shift - ws_start) + token))
                 continue
-            for m in self._pattern.finditer(text[start:end]):
+            segment, seg_shift = text[start:end], 0
+            if fast and add_prefix_space and segment and segment[0] != " ":  # Rust: not starts_with(' ')
+                segment, seg_shift = " " + segment, 1  # the added space belongs to the segment's first char
+            for m in self._pattern.finditer(segment):
                 word = m.group()
                 try:
                     raw = word.encode("utf-8")
@@ -327,7 +421,9 @@ class RobertaTokenizer(TokenizerBase):
                 word_tokens = self._bpe("".join(enc[b] for b in raw))
                 tokens.extend(word_tokens)
                 if want_offsets:  # the prefix space belongs to character 0, as the Rust prepend() aligns it
-                    spans = byte_char_offsets(word, start + m.start(), word_tokens)
+                    spans = byte_char_offsets(word, m.start(), word_tokens)  # in the segment
+                    spans = [(start + max(a - seg_shift, 0), start + (b - seg_shift if b > seg_shift else 1))
+                             for a, b in spans]  # fmt: skip
                     offsets.extend((max(a - shift, 0), b - shift if b > shift else 1, t)
                                    for (a, b), t in zip(spans, word_tokens))  # fmt: skip
         return tokens, offsets
@@ -351,6 +447,14 @@ class RobertaTokenizer(TokenizerBase):
                 data.append(b)
         return data.decode("utf-8", errors=self.errors)
 
+    def _decode(self, ids: list[int], skip_special_tokens: bool, **kwargs) -> str:
+        """From a tokenizer.json: the Rust decode (special added tokens skipped when asked, then the ByteLevel
+        decoder over all tokens at once); else the Python class's."""
+        if self._tokenizer_json is None:
+            return super()._decode(ids, skip_special_tokens, **kwargs)
+        special = {i for t, i in self.added_tokens.items() if self._added_special[t]} if skip_special_tokens else set()
+        return self.convert_tokens_to_string(self.convert_ids_to_tokens([i for i in ids if i not in special]))
+
     def _id_to_token(self, index: int):
         return self.ids_to_tokens.get(index)
 
@@ -358,7 +462,20 @@ class RobertaTokenizer(TokenizerBase):
         return {"errors": self.errors, "add_prefix_space": self.add_prefix_space, "trim_offsets": self.trim_offsets}
 
     def _save_vocabulary(self, directory: Path):
+        """vocab.json + merges.txt; loaded from a tokenizer.json: that file (added tokens brought up to date)
+        instead, so both refimpl and transformers load the same Rust pipeline back."""
         import json
+
+        if self._tokenizer_json is not None:
+            data = dict(self._tokenizer_json)
+            listed = {a["content"] for a in data.get("added_tokens") or []}
+            data["added_tokens"] = list(data.get("added_tokens") or []) + [
+                {"id": i, "content": t, "single_word": False, "lstrip": t in self._lstrip, "rstrip": False,
+                 "normalized": not self._added_special[t], "special": self._added_special[t]}
+                for t, i in sorted(self.added_tokens.items(), key=lambda kv: kv[1]) if t not in listed]  # fmt: skip
+            path = directory / "tokenizer.json"
+            path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            return [path]
 
         vocab_path, merges_path = directory / "vocab.json", directory / "merges.txt"
         vocab_path.write_text(json.dumps(self.vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")

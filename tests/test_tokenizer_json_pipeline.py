@@ -99,7 +99,8 @@ def test_save_keeps_the_pipeline(variants, tmp_path, name):
 
 
 UNSUPPORTED = {
-    "Sequence": ("normalizer", lambda t: setattr(t, "normalizer", normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()]))),
+    "Prepend": ("normalizer", lambda t: setattr(t, "normalizer", normalizers.Sequence([normalizers.NFD(), normalizers.Prepend("x")]))),
+    "Split": ("pre_tokenizer", lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.Sequence([pre_tokenizers.Digits(), pre_tokenizers.Split("a", "isolated")]))),
     "Metaspace": ("pre_tokenizer", lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.Metaspace())),
     "ByteLevel": ("pre_tokenizer", lambda t: setattr(t, "pre_tokenizer", pre_tokenizers.ByteLevel())),
     "RobertaProcessing": ("post_processor", lambda t: setattr(t, "post_processor", processors.RobertaProcessing(("[SEP]", 102), ("[CLS]", 101)))),
@@ -133,3 +134,56 @@ def test_precedence_of_config_over_the_files_normalizer(variants):
             assert ours(s, return_offsets_mapping=True) == dict(ref(s, return_offsets_mapping=True)), name
     assert variants["cased_file"][0].tokenize("HELLO") == ["hello"]
     assert variants["cased_by_config"][0].tokenize("HELLO") == variants["cased_by_config"][1].tokenize("HELLO") == ["[UNK]"]
+
+
+# issue 14, normalizers and pre-tokenizers beyond BERT's: each variant against BertTokenizerFast on the same file
+N, P = normalizers, pre_tokenizers
+MORE = {
+    "lowercase": lambda t: setattr(t, "normalizer", N.Lowercase()),
+    "nfd_strip_lower": lambda t: setattr(t, "normalizer", N.Sequence([N.NFD(), N.StripAccents(), N.Lowercase()])),
+    "nfc": lambda t: setattr(t, "normalizer", N.NFC()),
+    "nfkc_strip": lambda t: setattr(t, "normalizer", N.Sequence([N.NFKC(), N.Strip()])),
+    "nfkd_replace": lambda t: setattr(t, "normalizer", N.Sequence([N.NFKD(), N.Replace("a", "ei"), N.Replace("  ", "")])),
+    "strip_left": lambda t: setattr(t, "normalizer", N.Strip(left=True, right=False)),
+    "bert_in_sequence": lambda t: setattr(t, "normalizer", N.Sequence([N.Replace("x", "y"), N.BertNormalizer(lowercase=False)])),
+    "punctuation_digits": lambda t: setattr(t, "pre_tokenizer", P.Sequence([P.WhitespaceSplit(), P.Punctuation(), P.Digits(individual_digits=True)])),
+    "digits_contiguous": lambda t: setattr(t, "pre_tokenizer", P.Sequence([P.BertPreTokenizer(), P.Digits()])),
+    "punctuation_alone": lambda t: setattr(t, "pre_tokenizer", P.Punctuation()),
+}  # fmt: skip
+# Latin text, combining marks, compatibility characters (ﬁ ² ① Ⅻ), digits, punctuation, whitespace: where Python's
+# unicodedata and the Rust crates agree
+from hypothesis import strategies as st  # noqa: E402
+
+LATIN = st.text(st.characters(max_codepoint=0x2FF, exclude_categories=("Cs",)), max_size=6)
+MORE_TEXT = st.lists(st.one_of(LATIN, st.sampled_from(list(SPECIALS) + ["e\u0301", "\u0301", "ﬁ", "x²", "①", "Ⅻ", "  ",
+                                                                        " 123", "a.b,c!", "Héllo", "naïve"])),
+                     max_size=8).map("".join)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def more_variants(minilm_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tokjson_more")
+    return {name: (BertTokenizer.from_pretrained(d := _variant(minilm_dir, root, name, edit)),
+                   transformers.BertTokenizerFast.from_pretrained(d)) for name, edit in MORE.items()}
+
+
+@settings(SETTINGS, max_examples=60)
+@given(s=MORE_TEXT, b=MORE_TEXT)
+def test_more_normalizers_and_pre_tokenizers(more_variants, s, b):
+    kw = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
+    for name, (ours, ref) in more_variants.items():
+        assert ours.tokenize(s) == ref.tokenize(s), name
+        for args in ((s,), (s, b)):
+            assert dict(ours(*args, **kw)) == dict(ref(*args, **kw)), name
+            assert ours(*args).word_ids() == ref(*args).word_ids(), name
+        ids = ref(s, b)["input_ids"]
+        assert ours.decode(ids) == ref.decode(ids), name
+
+
+def test_refused_options_named(minilm_dir, tmp_path):
+    d = _variant(minilm_dir, tmp_path, "regex_replace", lambda t: setattr(t, "normalizer", N.Replace(tokenizers.Regex("a+"), "b")))
+    with pytest.raises(TokenizerError, match="normalizer Replace with pattern .*Regex.* is not supported"):
+        BertTokenizer.from_pretrained(d)
+    d = _variant(minilm_dir, tmp_path, "punct_merged", lambda t: setattr(t, "pre_tokenizer", P.Punctuation("merged_with_previous")))
+    with pytest.raises(TokenizerError, match="Punctuation with behavior='MergedWithPrevious' is not supported"):
+        BertTokenizer.from_pretrained(d)

@@ -22,6 +22,7 @@ import regex
 
 from .base import Encoded, Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
 from .normalization import _FAST_WORD_RE, FastNormalizer, LegacyBasicTokenizer
+from .pipeline import NormalizerSequence, PreTokenizerSequence
 from .roberta import RUST_WHITESPACE
 from .wordpiece import WordPiece
 
@@ -77,12 +78,14 @@ def load_tokenizer_json(path) -> dict:
     out["wordpiece_prefix"] = model.get("continuing_subword_prefix", "##")
     where = f"tokenizer file {str(path)!r}"
     norm = data.get("normalizer")
-    if norm is None or norm.get("type") != "BertNormalizer":
+    if norm is None or norm.get("type") not in SUPPORTED_COMPONENTS["normalizer"]:
         _unsupported(where, "normalizer", norm)
+    if norm["type"] != "BertNormalizer":  # kept as the file has it (BertTokenizerFast replaces a BertNormalizer only)
+        out["normalizer_steps"] = _steps(where, "normalizer", norm, "normalizers")
     for field, option in (("clean_text", "clean_text"), ("handle_chinese_chars", "tokenize_chinese_chars"),
                           ("lowercase", "do_lower_case"), ("strip_accents", "strip_accents")):
         value = norm.get(field, True)
-        if not isinstance(value, bool) and not (field == "strip_accents" and value is None):
+        if norm["type"] == "BertNormalizer" and not isinstance(value, bool) and not (field == "strip_accents" and value is None):
             # the Rust library refuses such a file; transformers' options would replace the value unread
             raise TokenizerError(f"{where}: the normalizer's {option}={value!r} (its {field!r} field) must be a JSON "
                                  "boolean (true/false, unquoted); re-export the file")
@@ -90,7 +93,11 @@ def load_tokenizer_json(path) -> dict:
     # transformers' BertTokenizerFast replaces the file's lowercase / strip_accents / handle_chinese_chars with its
     # own options (tokenizer_config.json, keywords, else its defaults True / None / True) whenever they differ, so
     # the file's values never win: they are not read here (from_pretrained supplies the class defaults)
-    out["pre_tokenizer"] = _pre_tokenizer_kind(where, data.get("pre_tokenizer"))
+    pre = data.get("pre_tokenizer")
+    if isinstance(pre, dict) and pre.get("type") in ("Sequence", "Punctuation", "Digits"):
+        out["pre_tokenizer_steps"] = _steps(where, "pre_tokenizer", pre, "pretokenizers")
+    else:
+        out["pre_tokenizer"] = _pre_tokenizer_kind(where, pre)
     out["template"] = _template_of(where, data.get("post_processor"))
     dec = data.get("decoder")
     if dec is None or dec.get("type") != "WordPiece":
@@ -102,7 +109,8 @@ def load_tokenizer_json(path) -> dict:
     out["tokenizer_json"] = data  # written back by save_pretrained
     for added in added_tokens:
         out["vocab"].setdefault(added["content"], added["id"])
-    check_options({k: v for k, v in out.items() if k not in ("vocab", "template", "tokenizer_json")}, f"tokenizer file {str(path)!r}")
+    check_options({k: v for k, v in out.items() if k not in ("vocab", "template", "tokenizer_json", "normalizer_steps",
+                                                            "pre_tokenizer_steps")}, f"tokenizer file {str(path)!r}")
     if not isinstance(out["max_input_chars_per_word"], int):
         raise TokenizerError(f"tokenizer file {str(path)!r}: max_input_chars_per_word must be an integer")
     return out
@@ -111,8 +119,9 @@ def load_tokenizer_json(path) -> dict:
 #: What each component type of a tokenizer.json is to refimpl's BertTokenizer: the supported ones are read;
 #: every other type (or a supported type inside a Sequence) is refused by name, never tokenized as BERT's.
 SUPPORTED_COMPONENTS = {
-    "normalizer": ("BertNormalizer",),
-    "pre_tokenizer": ("BertPreTokenizer", "Whitespace", "WhitespaceSplit"),
+    "normalizer": ("BertNormalizer", "Lowercase", "NFD", "NFC", "NFKD", "NFKC", "StripAccents", "Strip", "Replace",
+                   "Sequence"),
+    "pre_tokenizer": ("BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits", "Sequence"),
     "post_processor": ("TemplateProcessing", "BertProcessing", None),
     "decoder": ("WordPiece",),
     "model": ("WordPiece",),
@@ -129,8 +138,30 @@ def _unsupported(where: str, section: str, component):
     )
 
 
+def _steps(where: str, section: str, component, key: str) -> list:
+    """A normalizer / pre-tokenizer (a Sequence flattened) -> [(type, options)], each type supported and each
+    option one refimpl implements, else a TokenizerError naming it."""
+    if not isinstance(component, dict) or component.get("type") not in SUPPORTED_COMPONENTS[section]:
+        _unsupported(where, section, component)
+    kind = component["type"]
+    if kind == "Sequence":
+        parts = component.get(key)
+        if not isinstance(parts, list):
+            raise TokenizerError(f"{where}: {section} Sequence needs a list {key!r}; re-export the file")
+        return [step for part in parts for step in _steps(where, section, part, key)]
+    if kind == "Replace" and not (isinstance(component.get("pattern"), dict) and set(component["pattern"]) == {"String"}
+                                  and isinstance(component.get("content"), str)):  # fmt: skip
+        raise TokenizerError(f"{where}: normalizer Replace with pattern {component.get('pattern')!r} is not supported "
+                             "by refimpl's BertTokenizer (it reads a {'String': ...} pattern, not a Regex); use a "
+                             "string pattern")
+    if kind == "Punctuation" and component.get("behavior", "Isolated") != "Isolated":
+        raise TokenizerError(f"{where}: pre_tokenizer Punctuation with behavior={component.get('behavior')!r} is not "
+                             "supported by refimpl's BertTokenizer (it reads 'Isolated'); use behavior 'Isolated'")
+    return [(kind, {k: v for k, v in component.items() if k != "type"})]
+
+
 def _pre_tokenizer_kind(where: str, pre) -> str:
-    if not isinstance(pre, dict) or pre.get("type") not in SUPPORTED_COMPONENTS["pre_tokenizer"]:
+    if not isinstance(pre, dict) or pre.get("type") not in PRE_TOKENIZER_WORDS:
         _unsupported(where, "pre_tokenizer", pre)
     return pre["type"]
 
@@ -316,7 +347,7 @@ class BertTokenizer(_BertBase):
     default_clean_up = True  # from vocab.txt alone (from_pretrained with a tokenizer.json: False, see there)
 
     def __init__(self, *args, decoder_cleanup=True, pre_tokenizer="BertPreTokenizer", template=None,
-                 tokenizer_json=None, **kwargs):  # fmt: skip
+                 tokenizer_json=None, normalizer_steps=None, pre_tokenizer_steps=None, **kwargs):  # fmt: skip
         self._normalizer = None
         self._template_json = template
         self._tokenizer_json = tokenizer_json
@@ -326,8 +357,16 @@ class BertTokenizer(_BertBase):
             raise TokenizerError(f"pre_tokenizer={pre_tokenizer!r}; BertTokenizer has {sorted(PRE_TOKENIZER_WORDS)}")
         self.pre_tokenizer = pre_tokenizer
         self._word_re = PRE_TOKENIZER_WORDS[pre_tokenizer]
+        self._findall = self._word_re.findall
+        self._word_spans = lambda text, a, b: [m.span() for m in self._word_re.finditer(text, a, b)]
+        if pre_tokenizer_steps is not None:  # a tokenizer.json Sequence / Punctuation / Digits
+            self.pre_tokenizer = pre_tokenizer_steps
+            words = PreTokenizerSequence(pre_tokenizer_steps, PRE_TOKENIZER_WORDS)
+            self._findall, self._word_spans = words.findall, words.spans
         self._normalizer = FastNormalizer(self.clean_text, self.tokenize_chinese_chars, self.strip_accents,
                                           self.do_lower_case)  # fmt: skip
+        if normalizer_steps is not None:  # a tokenizer.json normalizer other than BertNormalizer
+            self._normalizer = NormalizerSequence(normalizer_steps)
         self._refresh_added()  # normalized added tokens are matched by their normalized content
 
     supports_word_ids = True
@@ -367,7 +406,7 @@ class BertTokenizer(_BertBase):
             if special:
                 ids.append(self.added_tokens[text[start:end]])
                 continue
-            for word in self._word_re.findall(normalize(text[start:end])):
+            for word in self._findall(normalize(text[start:end])):
                 cached = ids_cache.get(word)
                 ids += word_ids(word) if cached is None else cached
         return ids, None
@@ -389,8 +428,12 @@ class BertTokenizer(_BertBase):
                     offsets.append((start, end))
                 continue
             segment = text[start:end]
-            if want_offsets:
-                norm, align = self._normalizer.normalize_aligned(segment)
+            if want_offsets:  # each normalized char's source span: [align[i], align_end[i])
+                if isinstance(self._normalizer, NormalizerSequence):
+                    norm, align, align_end = self._normalizer.normalize_spans(segment)
+                else:
+                    norm, align = self._normalizer.normalize_aligned(segment)
+                    align_end = [a + 1 for a in align]
             else:
                 norm, align = self._normalizer.normalize(segment), None
             pieces, pos = [], 0  # (start, end, is_added) in the normalized segment
@@ -405,16 +448,16 @@ class BertTokenizer(_BertBase):
                     ids.append(self._normalized_added[norm[ns:ne]])
                     words.append(words[-1] + 1 if words else 0)
                     if want_offsets:
-                        offsets.append((start + align[ns], start + align[ne - 1] + 1))
+                        offsets.append((start + align[ns], start + align_end[ne - 1]))
                     continue
-                for ws, we in (m.span() for m in self._word_re.finditer(norm, ns, ne)):
+                for ws, we in self._word_spans(norm, ns, ne):
                     word = words[-1] + 1 if words else 0
                     for piece, ps, pe in self._wordpiece(norm[ws:we]):
                         tokens.append(piece)
                         ids.append(self.vocab[piece])
                         words.append(word)
                         if want_offsets:
-                            offsets.append((start + align[ws + ps], start + align[ws + pe - 1] + 1))
+                            offsets.append((start + align[ws + ps], start + align_end[ws + pe - 1]))
         return tokens, offsets, words, ids
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
@@ -480,6 +523,12 @@ class BertTokenizerLegacy(_BertBase):
     def __init__(self, *args, **kwargs):
         kwargs.pop("decoder_cleanup", None), kwargs.pop("tokenizer_json", None)
         pre, template = kwargs.pop("pre_tokenizer", "BertPreTokenizer"), kwargs.pop("template", None)
+        for name in ("normalizer_steps", "pre_tokenizer_steps"):
+            if kwargs.get(name) is not None:
+                raise TokenizerError(f"BertTokenizerLegacy (transformers' Python BertTokenizer) has BERT's pipeline "
+                                     f"only; this tokenizer.json has {name[:-6]} {kwargs[name]!r:.80}: load it with "
+                                     "BertTokenizer")
+            kwargs.pop(name, None)
         super().__init__(*args, **kwargs)
         if pre != "BertPreTokenizer" or (template is not None and template != {
                 "single": super()._template(False), "pair": super()._template(True)}):  # fmt: skip

@@ -1,6 +1,7 @@
 """refimpl.optim against torch.optim (AdamW, SGD: 20 steps on the same gradients, every option), the
-schedule against transformers' get_linear_schedule_with_warmup, clip_grad_norm_ against torch's, and a
-20-step training run of a tiny BertForSequenceClassification tracking transformers + torch step for step.
+schedule against transformers' get_linear_schedule_with_warmup, clip_grad_norm_ against torch's, parameter
+groups (two groups under the warm-up schedule against torch; grouped_by_decay against the Trainer's
+get_decay_parameter_names; bad groups named), and a 20-step training run of a tiny BertForSequenceClassification tracking transformers + torch step for step.
 Also: in-place updates on loaded models (memory-mapped and input-major parameters) keep the layout and
 never touch the checkpoint file."""
 
@@ -196,3 +197,133 @@ def test_bad_optimizer_arguments_are_named():
         opt.step({"classifier.bias": np.zeros(7)})
     with pytest.raises(InputError, match="not finite"):
         refimpl.optim.clip_grad_norm_({"a": np.array([np.inf])}, 1.0, error_if_nonfinite=True)
+
+
+# --- parameter groups ------------------------------------------------------------------------------
+
+GROUPED = [
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1}, [{"lr": 0.03}, {"weight_decay": 0.0, "betas": (0.8, 0.99)}]),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}, [{"lr": 0.02}, {"weight_decay": 0.0,
+                                                                                 "nesterov": True}]),
+]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("name,defaults,overrides", GROUPED)
+def test_two_groups_under_warmup_track_torch_for_20_steps(name, defaults, overrides):
+    """Two groups (Trainer's split: decayed weights, then biases and LayerNorm weights) with different lr and
+    weight decay, a third set of parameters in no group (never updated, as torch never sees them), under
+    the warm-up schedule: float64 parameters within 1e-12 of the largest |entry| per tensor, every step."""
+    torch, transformers = reference()
+    model = tiny_model("float64")
+    left_out = "classifier.weight"
+    groups = refimpl.optim.grouped_by_decay(model, defaults["weight_decay"])
+    groups = [{**g, **o, "params": [n for n in g["params"] if n != left_out]} for g, o in zip(groups, overrides)]
+    assert all(g["params"] for g in groups)
+    before = np.array(model.params[left_out])
+    tparams = {k: torch.nn.Parameter(torch.from_numpy(np.array(v))) for k, v in model.params.items()}
+    opt = getattr(refimpl.optim, name)(model, **defaults, param_groups=groups)
+    topt = getattr(torch.optim, name)([{**g, "params": [tparams[n] for n in g["params"]]} for g in groups],
+                                      **defaults)
+    sched = refimpl.optim.get_linear_schedule_with_warmup(opt, 5, 20)
+    tsched = transformers.get_linear_schedule_with_warmup(topt, 5, 20)
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    for step in range(20):
+        grads = random_grads(model, rng, scale=10.0 ** rng.integers(-3, 2))
+        for k, p in tparams.items():
+            p.grad = torch.from_numpy(grads[k].copy())
+        topt.step()
+        tsched.step()
+        opt.step(grads)
+        sched.step()
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in topt.param_groups], step
+        assert [g["initial_lr"] for g in opt.param_groups] == [g["initial_lr"] for g in topt.param_groups]
+        for k, t in tparams.items():
+            want = t.detach().numpy()
+            err = np.abs(np.asarray(model.params[k]) - want).max() / max(np.abs(want).max(), 1e-300)
+            worst = max(worst, err)
+            assert err <= 1e-12, (name, step, k, err)
+    np.testing.assert_array_equal(model.params[left_out], before)
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    print(f"{name}: worst relative difference over 20 steps {worst:.2e}")
+
+
+def _trainer_groups(transformers, hf):
+    decay = transformers.Trainer.get_decay_parameter_names(None, hf)  # uses no Trainer state
+    names = [n for n, _ in hf.named_parameters()]
+    return [[n for n in names if n in decay], [n for n in names if n not in decay]]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("cls", ["BertForSequenceClassification", "BertForMaskedLM", "RobertaForMaskedLM"])
+def test_grouped_by_decay_equals_the_trainers_groups(cls):
+    torch, transformers = reference()
+    config_cls = "RobertaConfig" if cls.startswith("Roberta") else "BertConfig"
+    hf = getattr(transformers, cls)(getattr(transformers, config_cls)(**TINY))
+    model = getattr(refimpl, cls)(getattr(refimpl, config_cls)(**TINY), seed=0)
+    assert sorted(model.params) == sorted(n for n, _ in hf.named_parameters())  # same names (order may differ)
+    groups = refimpl.optim.grouped_by_decay(model, 0.01)
+    assert [sorted(g["params"]) for g in groups] == [sorted(g) for g in _trainer_groups(transformers, hf)]
+    assert all(g["params"] == [n for n in model.params if n in g["params"]] for g in groups)  # model.params order
+    assert [g["weight_decay"] for g in groups] == [0.01, 0.0]
+    assert any("LayerNorm.weight" in n for n in groups[1]["params"]) and all("bias" not in n for n in groups[0]["params"])
+    classic = refimpl.optim.grouped_by_decay(model, 0.01, no_decay=("bias", "LayerNorm.weight"))
+    if cls.startswith("Bert"):  # the older scripts' substrings: the same split on BERT ...
+        assert classic == groups
+    else:  # ... but they decay RoBERTa's lm_head.layer_norm.weight, which the Trainer does not
+        assert "lm_head.layer_norm.weight" in classic[0]["params"] and "lm_head.layer_norm.weight" in groups[1]["params"]
+
+
+def test_param_groups_without_torch():
+    model = tiny_model()
+    opt = refimpl.optim.AdamW(model, lr=0.1, weight_decay=0.05)
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]["params"] == list(model.params)
+    assert opt.param_groups[0]["weight_decay"] == 0.05 and opt.lr == 0.1
+    groups = refimpl.optim.grouped_by_decay(model, 0.05)
+    opt = refimpl.optim.SGD(model, lr=0.1, param_groups=[groups[0], {**groups[1], "lr": 0.2}])
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.0]
+    sched = refimpl.optim.get_linear_schedule_with_warmup(opt, 2, 10)
+    assert sched.get_last_lr() == [0.0, 0.0]
+    sched.step()
+    assert sched.get_last_lr() == [0.05, 0.1] and opt.param_groups[1]["initial_lr"] == 0.2
+    opt.lr = 0.3  # sets every group
+    assert opt.lr == 0.3
+    # a parameter in no group is never updated, even with a gradient
+    only = refimpl.optim.SGD(model, lr=1.0, param_groups=[{"params": ["classifier.bias"]}])
+    before = {k: np.array(v) for k, v in model.params.items()}
+    only.step({k: np.ones_like(v) for k, v in model.params.items()})
+    changed = [k for k in model.params if not np.array_equal(model.params[k], before[k])]
+    assert changed == ["classifier.bias"]
+
+
+def test_bad_param_groups_are_named():
+    model = tiny_model()
+    b, w = "classifier.bias", "classifier.weight"
+    cases = [
+        ([{"params": [b]}, {"params": [w, b]}], r"param_groups\[1\]: parameter 'classifier.bias' appears more "
+                                                r"than once \(also in param_groups\[0\]\)"),
+        ([{"params": [b, b]}], r"'classifier.bias' appears more than once \(also in the same group\)"),
+        ([{"params": [b, "nope.weight", "bert.nope"]}], r"\['nope.weight', 'bert.nope'\] are not parameters"),
+        ([{"params": [b], "momentum": 0.9}], r"unknown option\(s\) \['momentum'\]"),
+        ([{"params": b}], "must be a list of parameter names"),
+        ([{"params": [np.zeros(3)]}], "give parameter names"),
+        ([{"weight_decay": 0.0}], "a 'params' list"),
+        ([{"params": [b], "lr": -1}], r"param_groups\[0\]: lr=-1"),
+        ([{"params": [b], "betas": (0.9, 1.0)}], r"param_groups\[0\]: beta2=1.0"),
+        ([], "no parameters"),
+        ({"params": [b]}, "must be a list of dicts"),
+    ]
+    for groups, match in cases:
+        with pytest.raises(ConfigError, match=match):
+            refimpl.optim.AdamW(model, param_groups=groups)
+    with pytest.raises(ConfigError, match=r"param_groups\[0\]: nesterov"):
+        refimpl.optim.SGD(model, momentum=0.9, param_groups=[{"params": [b], "dampening": 0.5, "nesterov": True}])
+    opt = refimpl.optim.AdamW(model, lr=0.1, param_groups=[{"params": [b]}, {"params": [w], "lr": 0.2}])
+    with pytest.raises(ConfigError, match="different learning rates"):
+        opt.lr
+    with pytest.raises(ConfigError, match="2 parameter groups"):
+        refimpl.optim.LambdaLR(opt, [lambda s: 1.0])
+    with pytest.raises(ConfigError, match="no_decay"):
+        refimpl.optim.grouped_by_decay(model, 0.01, no_decay="bias")

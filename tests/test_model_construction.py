@@ -415,3 +415,16 @@ def test_ragged_batch_is_named():
         model(input_ids=[[5, 6, 7], [5, 6]])
     with pytest.raises(InputError, match=r"attention_mask is ragged"):
         model(input_ids=[[5, 6, 7], [5, 6, 0]], attention_mask=[[1, 1, 1], [1, 1]])
+
+
+def test_new_weights_larger_than_memory_are_refused():
+    from refimpl.models.init import physical_memory
+
+    if physical_memory() is None:
+        pytest.skip("this system does not report its physical memory; the check is skipped there")
+    # 10**12 rows x 32 columns of float32: 128 TB, far beyond any machine; refused before anything is drawn
+    config = refimpl.BertConfig(**{**TINY, "vocab_size": 10**12})
+    with pytest.raises(ConfigError, match=r"need 128\d{12} bytes .* more than this machine's physical memory of "
+                                          r"\d+ bytes .*embeddings.word_embeddings.weight \[1000000000000, 32\]"
+                                          r".* Make the config smaller"):
+        refimpl.BertModel(config, seed=0)

@@ -1,13 +1,15 @@
-"""What every checkpoint reader of refimpl.formats shares: the tensor dict it returns, safe paths, JSON."""
+"""What every checkpoint reader of refimpl.formats shares: the tensor dict it returns and the file reader.
+(The path check and the JSON reader are refimpl/checkpoint.py's ``inside_directory`` and ``read_json_file``,
+one implementation for safetensors indexes and these formats alike.)"""
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
-from ..errors import CheckpointError
+import numpy as np
 
-MAX_JSON_BYTES = 64 * 1024 * 1024  # an index or config file larger than this is not one
+from ..errors import CheckpointError
 
 
 class TensorDict(dict):
@@ -27,32 +29,32 @@ class TensorDict(dict):
         self.config = config
 
 
-def inside(directory: Path, name, what: str) -> Path:
-    """``directory / name`` if it resolves (symlinks followed) inside ``directory``, else a CheckpointError
-    naming ``what`` listed it: a checkpoint may only name files of its own directory."""
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise CheckpointError(f"{what} names the file {name!r}, which is not a file name; fix or re-create {what}")
-    candidate = Path(name)
-    root = Path(directory).resolve()
-    if candidate.is_absolute() or not (root / candidate).resolve().is_relative_to(root):
-        raise CheckpointError(
-            f"{what} names the file {name!r}, which lies outside the checkpoint directory {str(directory)!r}; "
-            "a checkpoint may only name files inside its own directory (refused, nothing was read from it)"
-        )
-    return Path(directory) / candidate
-
-
-def read_json(path: Path, what: str):
-    """Parse a small JSON file, or a CheckpointError naming it (too large, not UTF-8, not JSON, too deep)."""
-    size = path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise CheckpointError(f"{what} {path} is {size} bytes, more than the {MAX_JSON_BYTES} a JSON file of a "
-                              "checkpoint can be; it is not one")
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise CheckpointError(f"{what} {path} is not valid JSON ({type(e).__name__}: {e}); the file is corrupt") from None
-
-
 def human(n: int) -> str:
     return f"{n} bytes" if n < 10_000 else f"{n} bytes ({n / 2**20:.1f} MiB)"
+
+
+class CheckpointFile:
+    """A checkpoint file read into owned memory on demand: ``f[a:b]`` is a new uint8 array of those bytes
+    (clipped to the file's size, read with one ``readinto``), so nothing handed out stays mapped to the file
+    (a loaded model cannot crash or change when its file is truncated or rewritten; refimpl/checkpoint.py)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.f = open(path, "rb")
+        self.size = os.fstat(self.f.fileno()).st_size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return int(self[key:key + 1][0])
+        start, stop = max(0, key.start or 0), min(self.size, self.size if key.stop is None else key.stop)
+        buf = np.empty(max(0, stop - start), np.uint8)
+        self.f.seek(start)
+        if buf.size and self.f.readinto(buf) != buf.size:
+            raise CheckpointError(f"{self.path} became shorter while it was read; it is being rewritten — load it again")
+        return buf
+
+    def close(self):
+        self.f.close()

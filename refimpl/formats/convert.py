@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint_tensors, local_directory
+from ..checkpoint import load_checkpoint_tensors, local_directory, read_json_file
 from ..errors import CheckpointError
 
 COPIED = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
@@ -37,9 +37,8 @@ def pick_class(src: Path, tensors, model_class: str | None):
             raise CheckpointError(f"model class {model_class!r} is not a refimpl model class; one of {sorted(classes)}")
         return classes[model_class]
     from .directory import config_dict
-    from ._common import read_json
 
-    config = read_json(src / "config.json", "the config") if (src / "config.json").is_file() else config_dict(src)
+    config = read_json_file(src / "config.json", "the config") if (src / "config.json").is_file() else config_dict(src)
     config = config if isinstance(config, dict) else {}
     for arch in config.get("architectures") or []:
         if arch in classes:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checkpoint import inside_directory, read_json_file
 from ..errors import CheckpointError, CheckpointNotFoundError
 from . import torch_pickle
-from ._common import TensorDict, inside, read_json
+from ._common import TensorDict
 
 FORMATS = ("safetensors", "pytorch_bin", "tf_bundle", "fairseq")
 
@@ -68,14 +69,14 @@ def read_pytorch_bin(directory: Path) -> TensorDict:
         tensors = torch_pickle.read_state_dict(single)
         return _with_files(TensorDict(tensors, format="pytorch_bin"), {k: str(single) for k in tensors})
     index = directory / "pytorch_model.bin.index.json"
-    data = read_json(index, "the PyTorch index")
+    data = read_json_file(index, "the PyTorch index")
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise CheckpointError(f"{index} has no 'weight_map' of tensor name -> shard file name; it is not a "
                               "transformers index file")
     out, files = TensorDict(format="pytorch_bin"), {}
     for shard in sorted(set(weight_map.values())):
-        path = inside(directory, shard, str(index))
+        path = inside_directory(directory, shard, str(index))
         if not path.is_file():
             raise CheckpointNotFoundError(f"{index} lists the shard {shard!r}, which is not in {directory}; "
                                           "download the missing shard")
@@ -100,7 +101,7 @@ def config_dict(directory) -> dict | None:
     d = Path(directory)
     fmt = detect_format(d)
     if fmt == "tf_bundle" and (d / "bert_config.json").is_file():
-        data = read_json(d / "bert_config.json", "the BERT config")
+        data = read_json_file(d / "bert_config.json", "the BERT config")
         if not isinstance(data, dict):
             raise CheckpointError(f"{d / 'bert_config.json'} is not a JSON object")
         return data

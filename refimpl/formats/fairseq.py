@@ -46,9 +46,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import read_json_file
 from ..errors import CheckpointError, CheckpointNotFoundError, TokenizerError
 from . import torch_pickle
-from ._common import TensorDict, read_json
+from ._common import TensorDict
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 _LAYER = {
@@ -202,7 +203,7 @@ def hf_vocab(directory, rows: int | None = None) -> dict:
         if not (d / name).is_file():
             raise CheckpointNotFoundError(f"{d} has no {name}; a fairseq RoBERTa directory needs dict.txt, "
                                           "encoder.json and vocab.bpe for its tokenizer")
-    encoder = read_json(d / "encoder.json", "GPT-2's encoder")
+    encoder = read_json_file(d / "encoder.json", "GPT-2's encoder")
     if not isinstance(encoder, dict):
         raise TokenizerError(f"{d / 'encoder.json'} is not a JSON object of token -> id")
     by_id = {v: k for k, v in encoder.items() if isinstance(v, int)}

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, CheckpointNotFoundError
-from ._common import TensorDict, human, inside
-from .torch_pickle import _File
+from ..checkpoint import inside_directory
+from ._common import CheckpointFile, TensorDict, human
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 MAX_INDEX_BYTES = 256 * 1024 * 1024  # an index lists names and offsets: ~100 bytes a tensor
@@ -229,7 +229,7 @@ def find_prefix(directory: Path, required: bool = True):
         m = re.search(r'^model_checkpoint_path:\s*"([^"]*)"', state.read_text(encoding="utf-8", errors="replace")[:65536],
                       re.M)
         if m:
-            return inside(d, m.group(1), str(state))
+            return inside_directory(d, m.group(1), str(state))
     raise CheckpointError(f"{d} holds several TensorFlow checkpoints ({[p.name for p in found]}) and no 'checkpoint' "
                           "file naming one; keep only the one to load")
 
@@ -256,7 +256,7 @@ def read_bundle(prefix) -> TensorDict:
             if not path.is_file():
                 raise CheckpointNotFoundError(f"{where} keeps tensors in {path.name}, which is not in {path.parent}; "
                                               "download every .data-* shard of the checkpoint")
-            maps[k] = _File(path)
+            maps[k] = CheckpointFile(path)
         return maps[k]
 
     out = TensorDict(format="tf_bundle")

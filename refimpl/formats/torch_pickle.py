@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import collections
 import io
-import os
 import pickle
 import pickletools
 import struct
@@ -61,7 +60,7 @@ import numpy as np
 
 from ..checkpoint import _bfloat16_to_float32
 from ..errors import CheckpointError, CheckpointNotFoundError
-from ._common import human
+from ._common import CheckpointFile, human
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -225,39 +224,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         return StorageRef(key, stype, numel, view)
 
 
-class _File:
-    """A checkpoint file read into owned memory on demand: ``f[a:b]`` is a new uint8 array of those bytes
-    (clipped to the file's size, read with one ``readinto``), so nothing handed out stays mapped to the file
-    (a loaded model cannot crash or change when its file is truncated or rewritten; refimpl/checkpoint.py)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.f = open(path, "rb")
-        self.size = os.fstat(self.f.fileno()).st_size
-
-    def __len__(self):
-        return self.size
-
-    def __getitem__(self, key):
-        if isinstance(key, int):
-            return int(self[key:key + 1][0])
-        start, stop = max(0, key.start or 0), min(self.size, self.size if key.stop is None else key.stop)
-        buf = np.empty(max(0, stop - start), np.uint8)
-        self.f.seek(start)
-        if buf.size and self.f.readinto(buf) != buf.size:
-            raise CheckpointError(f"{self.path} became shorter while it was read; it is being rewritten — load it again")
-        return buf
-
-    def close(self):
-        self.f.close()
-
-
 class _Window:
-    """A read-only stream over a bytes-like object or a :class:`_File` from ``start`` that reads only what is
-    asked, and never more than is there: a pickle's claimed lengths cannot make it allocate past the data."""
+    """A read-only stream over a bytes-like object or a :class:`CheckpointFile` from ``start`` that reads only
+    what is asked, and never more than is there: a pickle's claimed lengths cannot make it allocate past the
+    data."""
 
     def __init__(self, data, start=0):
-        self.view = data if isinstance(data, _File) else memoryview(data).cast("B")
+        self.view = data if isinstance(data, CheckpointFile) else memoryview(data).cast("B")
         self.pos = self.start = start
 
     def __len__(self):
@@ -311,8 +284,8 @@ def scan_pickle(data, where: str, start: int = 0) -> int:
 
 
 def unpickle(data, where: str, *, legacy: bool, allow_namespace: bool = False, start: int = 0):
-    """Unpickle the pickle at ``start`` of ``data`` (bytes-like or a :class:`_File`; scanned first) with
-    :class:`RestrictedUnpickler`. Returns (object, its length in bytes)."""
+    """Unpickle the pickle at ``start`` of ``data`` (bytes-like or a :class:`CheckpointFile`; scanned first)
+    with :class:`RestrictedUnpickler`. Returns (object, its length in bytes)."""
     end = scan_pickle(data, where, start)
     try:
         return RestrictedUnpickler(io.BytesIO(bytes(data[start:start + end])), where=where, legacy=legacy,
@@ -386,7 +359,7 @@ def _resolve(obj, storages, big_endian, where, depth=0):
 
 
 def _open(path: Path):
-    data = _File(path)
+    data = CheckpointFile(path)
     if data.size == 0:
         data.close()
         raise CheckpointError(f"{path} is empty (0 bytes): not a PyTorch checkpoint; download it again")
@@ -415,7 +388,7 @@ def load(path, *, allow_namespace: bool = False):
         data.close()
 
 
-def _load_zip(path: Path, data: _File, size: int, allow_namespace: bool):
+def _load_zip(path: Path, data: CheckpointFile, size: int, allow_namespace: bool):
     where = str(path)
     try:
         with zipfile.ZipFile(path) as z:
@@ -494,7 +467,7 @@ class _Cursor:
         return obj
 
 
-def _load_legacy(path: Path, data: _File, size: int, allow_namespace: bool):
+def _load_legacy(path: Path, data: CheckpointFile, size: int, allow_namespace: bool):
     where = str(path)
     if bytes(data[:262]).find(b"ustar", 257) == 257:
         raise CheckpointError(f"{where} is a tar archive: the torch < 0.4 checkpoint format, which refimpl does not "

@@ -34,7 +34,7 @@ from ..backend import auto_dtype, get_backend, resolve_dtype, to_host
 from ..checkpoint import check_layer_count, load_checkpoint_tensors, rename_legacy
 from ..errors import CheckpointError, ConfigError, InputError, InputTypeError
 from ..kernels import get_kernels
-from .init import generator, init_weights
+from .init import check_fits_in_memory, generator, init_weights
 
 OTHER_HEAD_NAMESPACES = ("cls.", "classifier.", "qa_outputs.", "lm_head.")
 BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
@@ -155,7 +155,9 @@ class PreTrainedModel:
                 raise ConfigError("give backend='numpy' or 'cupy' to build a model with new weights, not xp")
             backend = backend or "numpy"
             xp, np_dtype, kernels = get_backend(backend), resolve_dtype(dtype, backend), get_kernels(kernels)
-            host = self.new_weights(config, self.param_shapes(config), generator(seed))
+            shapes = self.param_shapes(config)
+            check_fits_in_memory(shapes, np_dtype)  # before drawing: a config can ask for terabytes
+            host = self.new_weights(config, shapes, generator(seed))
             params = self._place(config, host, xp, np_dtype, kernels)
             load_report = {"initialized": list(host)}
             dtype = np_dtype

@@ -19,9 +19,15 @@ A tied LM-head weight is not a parameter of its own (it is the word embeddings, 
 after transformers' ``tie_weights``). Values are drawn in float64, in the order of the class's parameter
 table, then cast to the model's dtype: the same distributions as transformers, not the same numbers (torch's
 generator is not numpy's), so tests compare statistics.
+
+Before anything is drawn, :func:`check_fits_in_memory` refuses a table larger than the machine's physical
+memory at the model's dtype (``BertConfig(vocab_size=10**9)`` would otherwise start allocating terabytes).
 """
 
 from __future__ import annotations
+
+import math
+import os
 
 import numpy as np
 
@@ -47,6 +53,36 @@ def generator(seed=None) -> np.random.Generator:
     if _library_generator is not None:
         return _library_generator
     return np.random.default_rng()
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (``SC_PAGE_SIZE * SC_PHYS_PAGES``), or None where the system
+    does not say (no ``os.sysconf``, or those names unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return total if total > 0 else None
+
+
+def check_fits_in_memory(shapes: dict, dtype) -> None:
+    """ConfigError when the parameter table ``shapes`` (name -> shape) needs more bytes at ``dtype`` than the
+    machine's physical memory: the size, the memory, the largest parameter and the fix. Nothing is allocated;
+    where the memory is unknown (:func:`physical_memory` None) nothing is checked."""
+    total = physical_memory()
+    if total is None:
+        return
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}  # Python ints: no overflow
+    need = sum(sizes.values()) * np.dtype(dtype).itemsize
+    if need <= total:
+        return
+    largest = max(sizes, key=sizes.get)
+    raise ConfigError(
+        f"new weights for this config need {need} bytes ({need / 2**30:.1f} GiB: {sum(sizes.values())} "
+        f"parameters at {np.dtype(dtype).name}), more than this machine's physical memory of {total} bytes "
+        f"({total / 2**30:.1f} GiB); the largest is {largest} {list(shapes[largest])}. Make the config smaller "
+        "(vocab_size, hidden_size, intermediate_size, num_hidden_layers, max_position_embeddings)"
+    )
 
 
 def init_weights(shapes: dict, std: float, rng, padding_rows=None) -> dict:

@@ -22,7 +22,7 @@ import regex
 
 from .base import Encoded, Seq, Special, TokenizerBase, TokenizerFileNotFoundError, check_options, read_json
 from .normalization import _FAST_WORD_RE, FastNormalizer, LegacyBasicTokenizer
-from .pipeline import NormalizerSequence, PreTokenizerSequence
+from .pipeline import NormalizerSequence, PreTokenizerSequence, Unigram
 from .roberta import RUST_WHITESPACE
 from .wordpiece import WordPiece
 
@@ -54,6 +54,11 @@ def load_tokenizer_json(path) -> dict:
     """The parts of a ``tokenizer.json`` (WordPiece model) refimpl uses, as constructor arguments."""
     data = read_json(Path(path), "tokenizer file")
     model = (data.get("model") if isinstance(data, dict) else None) or {}
+    if isinstance(model, dict) and model.get("type") == "Unigram":
+        unigram = _unigram_of(f"tokenizer file {str(path)!r}", model)
+        model = {"type": "WordPiece", "vocab": {p: i for i, (p, _) in enumerate(unigram["pieces"])}}
+    else:
+        unigram = None
     if not isinstance(model, dict) or model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
         raise TokenizerError(
             f"tokenizer file {str(path)!r} does not hold a WordPiece model (model.type="
@@ -74,6 +79,8 @@ def load_tokenizer_json(path) -> dict:
         raise TokenizerError(f"tokenizer file {str(path)!r}: 'added_tokens' must be a list of "
                              "{\"content\": str, \"id\": int >= 0} objects; re-export the file")
     out = {"vocab": {str(k): int(v) for k, v in model["vocab"].items()}}
+    if unigram is not None:
+        out["unigram"] = unigram
     out["max_input_chars_per_word"] = model.get("max_input_chars_per_word", 100)
     out["wordpiece_prefix"] = model.get("continuing_subword_prefix", "##")
     where = f"tokenizer file {str(path)!r}"
@@ -94,15 +101,17 @@ def load_tokenizer_json(path) -> dict:
     # own options (tokenizer_config.json, keywords, else its defaults True / None / True) whenever they differ, so
     # the file's values never win: they are not read here (from_pretrained supplies the class defaults)
     pre = data.get("pre_tokenizer")
-    if isinstance(pre, dict) and pre.get("type") in ("Sequence", "Punctuation", "Digits"):
+    if isinstance(pre, dict) and pre.get("type") in ("Sequence", "Punctuation", "Digits", "Split", "Metaspace"):
         out["pre_tokenizer_steps"] = _steps(where, "pre_tokenizer", pre, "pretokenizers")
     else:
         out["pre_tokenizer"] = _pre_tokenizer_kind(where, pre)
     out["template"] = _template_of(where, data.get("post_processor"))
     dec = data.get("decoder")
-    if dec is None or dec.get("type") != "WordPiece":
+    if dec is None or dec.get("type") not in SUPPORTED_COMPONENTS["decoder"]:
         _unsupported(where, "decoder", dec)
-    if dec.get("prefix", "##") != out["wordpiece_prefix"]:
+    if dec["type"] == "Metaspace":
+        out["decoder_metaspace"] = _metaspace_options(where, "decoder", dec)
+    elif dec.get("prefix", "##") != out["wordpiece_prefix"]:
         raise TokenizerError(f"{where}: the WordPiece decoder's prefix {dec.get('prefix')!r} differs from the model's "
                              f"continuing_subword_prefix {out['wordpiece_prefix']!r}; refimpl supports one prefix")
     out["decoder_cleanup"] = dec.get("cleanup", True)
@@ -110,7 +119,7 @@ def load_tokenizer_json(path) -> dict:
     for added in added_tokens:
         out["vocab"].setdefault(added["content"], added["id"])
     check_options({k: v for k, v in out.items() if k not in ("vocab", "template", "tokenizer_json", "normalizer_steps",
-                                                            "pre_tokenizer_steps")}, f"tokenizer file {str(path)!r}")
+                                                            "pre_tokenizer_steps", "decoder_metaspace", "unigram")}, f"tokenizer file {str(path)!r}")
     if not isinstance(out["max_input_chars_per_word"], int):
         raise TokenizerError(f"tokenizer file {str(path)!r}: max_input_chars_per_word must be an integer")
     return out
@@ -121,10 +130,11 @@ def load_tokenizer_json(path) -> dict:
 SUPPORTED_COMPONENTS = {
     "normalizer": ("BertNormalizer", "Lowercase", "NFD", "NFC", "NFKD", "NFKC", "StripAccents", "Strip", "Replace",
                    "Sequence"),
-    "pre_tokenizer": ("BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits", "Sequence"),
+    "pre_tokenizer": ("BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits", "Split", "Metaspace",
+                      "Sequence"),
     "post_processor": ("TemplateProcessing", "BertProcessing", None),
-    "decoder": ("WordPiece",),
-    "model": ("WordPiece",),
+    "decoder": ("WordPiece", "Metaspace"),
+    "model": ("WordPiece", "Unigram"),
 }
 
 
@@ -157,7 +167,58 @@ def _steps(where: str, section: str, component, key: str) -> list:
     if kind == "Punctuation" and component.get("behavior", "Isolated") != "Isolated":
         raise TokenizerError(f"{where}: pre_tokenizer Punctuation with behavior={component.get('behavior')!r} is not "
                              "supported by refimpl's BertTokenizer (it reads 'Isolated'); use behavior 'Isolated'")
+    if kind == "Split":
+        pattern = component.get("pattern")
+        if not (isinstance(pattern, dict) and len(pattern) == 1 and isinstance(next(iter(pattern.values())), str)
+                and next(iter(pattern)) in ("String", "Regex")):
+            raise TokenizerError(f"{where}: pre_tokenizer Split with pattern {pattern!r} is not supported by refimpl's "
+                                 "BertTokenizer (it reads {'String': ...} or {'Regex': ...}); re-export the file")
+        if "Regex" in pattern:
+            try:
+                regex.compile(pattern["Regex"])
+            except regex.error as e:
+                raise TokenizerError(f"{where}: pre_tokenizer Split's Regex {pattern['Regex']!r} does not compile "
+                                     f"with the regex module ({e}); refimpl cannot read it") from None
+        if component.get("behavior") not in SPLIT_BEHAVIORS:
+            raise TokenizerError(f"{where}: pre_tokenizer Split with behavior={component.get('behavior')!r} is not "
+                                 f"supported by refimpl's BertTokenizer (it reads {list(SPLIT_BEHAVIORS)})")
+        if not isinstance(component.get("invert", False), bool):
+            raise TokenizerError(f"{where}: pre_tokenizer Split's invert must be a JSON boolean")
+    if kind == "Metaspace":
+        _metaspace_options(where, "pre_tokenizer", component)
     return [(kind, {k: v for k, v in component.items() if k != "type"})]
+
+
+def _unigram_of(where: str, model: dict) -> dict:
+    """A Unigram model -> {"pieces": [(piece, score)], "unk_id": int}; byte_fallback and a missing unk_id refused."""
+    vocab = model.get("vocab")
+    if not isinstance(vocab, list) or not all(isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], str)
+                                              and isinstance(e[1], (int, float)) and not isinstance(e[1], bool)
+                                              for e in vocab):  # fmt: skip
+        raise TokenizerError(f"{where}: the Unigram model's vocab must be a list of [piece, score] pairs; re-export "
+                             "the file")
+    if model.get("byte_fallback", False):
+        raise TokenizerError(f"{where}: model Unigram with byte_fallback=True is not supported by refimpl's "
+                             "BertTokenizer (it reads byte_fallback=false); use a file without byte fallback")
+    unk_id = model.get("unk_id")
+    if isinstance(unk_id, bool) or not isinstance(unk_id, int) or not 0 <= unk_id < len(vocab):
+        raise TokenizerError(f"{where}: model Unigram with unk_id={unk_id!r} is not supported by refimpl's "
+                             f"BertTokenizer (it needs the index of the unknown piece, 0..{len(vocab) - 1})")
+    return {"pieces": [(p, float(sc)) for p, sc in vocab], "unk_id": unk_id}
+
+
+SPLIT_BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
+
+
+def _metaspace_options(where: str, section: str, component) -> dict:
+    rep = component.get("replacement", "\u2581")
+    scheme = component.get("prepend_scheme", "always" if component.get("add_prefix_space", True) else "never")
+    if not (isinstance(rep, str) and len(rep) == 1) or scheme not in ("always", "first", "never") or not isinstance(
+            component.get("split", True), bool):
+        raise TokenizerError(f"{where}: {section} Metaspace with replacement={rep!r}, prepend_scheme={scheme!r}, "
+                             f"split={component.get('split')!r} is not supported by refimpl's BertTokenizer (it reads "
+                             "one replacement char, prepend_scheme always/first/never, a boolean split)")
+    return {"replacement": rep, "prepend_scheme": scheme}
 
 
 def _pre_tokenizer_kind(where: str, pre) -> str:
@@ -239,13 +300,18 @@ class _BertBase(TokenizerBase):
         self.clean_text = bool(clean_text)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         self.wordpiece_prefix = wordpiece_prefix
-        if self.unk_token is None or self.unk_token not in self.vocab:
+        if self.__dict__.get("_unigram") is None and (self.unk_token is None or self.unk_token not in self.vocab):
             raise TokenizerError(
                 f"unk_token {self.unk_token!r} is not in the vocabulary ({len(self.vocab)} tokens): WordPiece needs it "
                 "there (the Rust model fails with 'Missing [UNK] token from the vocabulary'); add it to vocab.txt or "
                 "pass the right unk_token="
             )
-        self._split_word = WordPiece(self.vocab, self.unk_token, self.max_input_chars_per_word, wordpiece_prefix)
+        if self.__dict__.get("_unigram") is not None:  # a tokenizer.json Unigram model
+            self._split_word = Unigram(self._unigram["pieces"], self._unigram["unk_id"])
+            self._unk_id = self._unigram["unk_id"]
+        else:
+            self._split_word = WordPiece(self.vocab, self.unk_token, self.max_input_chars_per_word, wordpiece_prefix)
+            self._unk_id = self.vocab[self.unk_token]
         self._wp_cache: dict[str, list] = {}  # word -> [(piece, start, end)]
         self._ids_cache: dict[str, list] = {}  # word -> piece ids
         self._init_added_tokens()  # special tokens not in vocab.txt get the next ids, as in transformers
@@ -290,7 +356,8 @@ class _BertBase(TokenizerBase):
     def _word_ids(self, word: str) -> list[int]:
         """Ids of ``word``'s WordPiece pieces, cached (the encode path without offsets)."""
         vocab = self.vocab
-        ids = [vocab[piece] for piece, _, _ in self._split_word(word)]  # pieces and [UNK] are in vocab
+        unk = self._unk_id  # WordPiece: pieces and [UNK] are in vocab; Unigram: an unknown token keeps its text
+        ids = [vocab.get(piece, unk) for piece, _, _ in self._split_word(word)]
         if len(self._ids_cache) < 500_000:
             self._ids_cache[word] = ids
         return ids
@@ -346,23 +413,27 @@ class BertTokenizer(_BertBase):
 
     default_clean_up = True  # from vocab.txt alone (from_pretrained with a tokenizer.json: False, see there)
 
-    def __init__(self, *args, decoder_cleanup=True, pre_tokenizer="BertPreTokenizer", template=None,
-                 tokenizer_json=None, normalizer_steps=None, pre_tokenizer_steps=None, **kwargs):  # fmt: skip
+    def __init__(self, *args, decoder_cleanup=True, decoder_metaspace=None, pre_tokenizer="BertPreTokenizer", template=None,
+                 tokenizer_json=None, normalizer_steps=None, pre_tokenizer_steps=None, unigram=None, **kwargs):  # fmt: skip
         self._normalizer = None
+        self._unigram = unigram  # {"pieces": [(piece, score)], "unk_id"}: a Unigram model instead of WordPiece
         self._template_json = template
         self._tokenizer_json = tokenizer_json
         super().__init__(*args, **kwargs)
         self.decoder_cleanup = bool(decoder_cleanup)
+        self.decoder_metaspace = decoder_metaspace  # tokenizer.json's Metaspace decoder options, else WordPiece's
         if pre_tokenizer not in PRE_TOKENIZER_WORDS:
             raise TokenizerError(f"pre_tokenizer={pre_tokenizer!r}; BertTokenizer has {sorted(PRE_TOKENIZER_WORDS)}")
         self.pre_tokenizer = pre_tokenizer
         self._word_re = PRE_TOKENIZER_WORDS[pre_tokenizer]
         self._findall = self._word_re.findall
-        self._word_spans = lambda text, a, b: [m.span() for m in self._word_re.finditer(text, a, b)]
-        if pre_tokenizer_steps is not None:  # a tokenizer.json Sequence / Punctuation / Digits
+        self._words = lambda text, a, b, at_origin: [(text[s:e], range(s, e)) for s, e in (
+            m.span() for m in self._word_re.finditer(text, a, b))]
+        self._needs_origin = False
+        if pre_tokenizer_steps is not None:  # a tokenizer.json Sequence / Punctuation / Digits / Split / Metaspace
             self.pre_tokenizer = pre_tokenizer_steps
             words = PreTokenizerSequence(pre_tokenizer_steps, PRE_TOKENIZER_WORDS)
-            self._findall, self._word_spans = words.findall, words.spans
+            self._findall, self._words, self._needs_origin = words.findall, words.words, words.needs_origin
         self._normalizer = FastNormalizer(self.clean_text, self.tokenize_chinese_chars, self.strip_accents,
                                           self.do_lower_case)  # fmt: skip
         if normalizer_steps is not None:  # a tokenizer.json normalizer other than BertNormalizer
@@ -397,7 +468,7 @@ class BertTokenizer(_BertBase):
     def _encode_text(self, text: str, want_offsets: bool):
         """Without offsets, the steps of :meth:`_tokenize_full` straight to ids, through a word -> ids
         cache (tests compare both paths with transformers)."""
-        if want_offsets or self._normalized_re is not None:
+        if want_offsets or self._normalized_re is not None or self._needs_origin:
             _, offsets, _, ids = self._tokenize_full(text, want_offsets)
             return ids, offsets
         ids: list[int] = []
@@ -428,7 +499,7 @@ class BertTokenizer(_BertBase):
                     offsets.append((start, end))
                 continue
             segment = text[start:end]
-            if want_offsets:  # each normalized char's source span: [align[i], align_end[i])
+            if want_offsets or self._needs_origin:  # each normalized char's source span: [align[i], align_end[i])
                 if isinstance(self._normalizer, NormalizerSequence):
                     norm, align, align_end = self._normalizer.normalize_spans(segment)
                 else:
@@ -450,19 +521,24 @@ class BertTokenizer(_BertBase):
                     if want_offsets:
                         offsets.append((start + align[ns], start + align_end[ne - 1]))
                     continue
-                for ws, we in self._word_spans(norm, ns, ne):
+                at_origin = (lambda i: start + align[i] == 0) if align is not None else None
+                for w, src in self._words(norm, ns, ne, at_origin):
                     word = words[-1] + 1 if words else 0
-                    for piece, ps, pe in self._wordpiece(norm[ws:we]):
+                    for piece, ps, pe in self._wordpiece(w):
                         tokens.append(piece)
-                        ids.append(self.vocab[piece])
+                        ids.append(self.vocab.get(piece, self._unk_id))
                         words.append(word)
                         if want_offsets:
-                            offsets.append((start + align[ws + ps], start + align_end[ws + pe - 1]))
+                            offsets.append((start + align[src[ps]], start + align_end[src[pe - 1]]))
         return tokens, offsets, words, ids
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         """The Rust WordPiece decoder (``BertTokenizerFast.convert_tokens_to_string``): ``##`` removed from
         continuation pieces, other pieces prefixed with a space; per-token cleanup when the decoder has it."""
+        if self.decoder_metaspace is not None:  # the Rust Metaspace decoder: the replacement -> " ", dropped in the
+            rep, keep_first = self.decoder_metaspace["replacement"], self.decoder_metaspace["prepend_scheme"] == "never"
+            return "".join(t.replace(rep, "" if i == 0 and not keep_first else " ")  # first token unless "never"
+                           for i, t in enumerate(tokens))
         out = []
         for token in tokens:
             if out:
@@ -523,10 +599,10 @@ class BertTokenizerLegacy(_BertBase):
     def __init__(self, *args, **kwargs):
         kwargs.pop("decoder_cleanup", None), kwargs.pop("tokenizer_json", None)
         pre, template = kwargs.pop("pre_tokenizer", "BertPreTokenizer"), kwargs.pop("template", None)
-        for name in ("normalizer_steps", "pre_tokenizer_steps"):
+        for name in ("normalizer_steps", "pre_tokenizer_steps", "decoder_metaspace", "unigram"):
             if kwargs.get(name) is not None:
                 raise TokenizerError(f"BertTokenizerLegacy (transformers' Python BertTokenizer) has BERT's pipeline "
-                                     f"only; this tokenizer.json has {name[:-6]} {kwargs[name]!r:.80}: load it with "
+                                     f"only; this tokenizer.json has {name.rsplit('_', 1)[0]} {kwargs[name]!r:.80}: load it with "
                                      "BertTokenizer")
             kwargs.pop(name, None)
         super().__init__(*args, **kwargs)

@@ -14,12 +14,16 @@ Unicode data: ``Lowercase`` and ``StripAccents`` use the Rust library's tables (
 differ from the Rust crate's outside long-assigned characters; docs/tokenizers.md). The span of a character
 is computed per cluster (a starter and its marks, grown while normalizing it apart would differ).
 
-A pre-tokenizer maps (text, list of word spans) to a finer list of word spans.
+A pre-tokenizer maps a list of words to a finer one, a word being its chars and, per char, the index of the
+normalized char it stands for (``Metaspace`` replaces spaces and prepends a char, which takes the first char's
+index). :class:`Unigram` is the Rust Unigram model (Viterbi over the pieces' scores).
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+import regex
 
 from . import _fast_tables as T
 from .normalization import _PUNCTUATION_FAST, _STRIP_REMOVED, FastNormalizer
@@ -174,15 +178,122 @@ def _is_punctuation(c: str) -> bool:  # Rust tokenizers' is_punc (the BertPreTok
     return c in _PUNCTUATION_FAST
 
 
+def _split_pieces(matches, behavior: str):
+    """Rust ``SplitDelimiterBehavior`` over [(start, end, is_match)] covering a word -> [(start, end)], empty ones
+    dropped."""
+    out: list[list[int]] = []
+    if behavior == "Removed":
+        out = [[a, b] for a, b, m in matches if not m]
+    elif behavior == "Isolated":
+        out = [[a, b] for a, b, _ in matches]
+    elif behavior == "MergedWithPrevious":
+        prev = False
+        for a, b, m in matches:
+            if m and not prev and out:
+                out[-1][1] = b
+            else:
+                out.append([a, b])
+            prev = m
+    elif behavior == "MergedWithNext":
+        prev = False
+        for a, b, m in reversed(matches):
+            if m and not prev and out:
+                out[-1][0] = a
+            else:
+                out.append([a, b])
+            prev = m
+        out.reverse()
+    elif behavior == "Contiguous":
+        prev = False
+        for a, b, m in matches:
+            if m == prev and out:
+                out[-1][1] = b
+            else:
+                out.append([a, b])
+            prev = m
+    else:
+        raise KeyError(behavior)
+    return [(a, b) for a, b in out if a != b]
+
+
+def _matches(finder, text: str, invert: bool = False):
+    """[(start, end, is_match)] covering ``text``: the non-empty matches of ``finder(text)`` (an iterator of
+    spans) and the gaps between them, as the Rust ``Pattern::find_matches``."""
+    out, pos = [], 0
+    for a, b in finder(text):
+        if a == b:
+            continue
+        if pos != a:
+            out.append((pos, a, invert))
+        out.append((a, b, not invert))
+        pos = b
+    if pos != len(text) or not out:
+        out.append((pos, len(text), invert))
+    return out
+
+
+def _string_finder(pattern: str):
+    def find(text):
+        pos = 0
+        while pattern:
+            i = text.find(pattern, pos)
+            if i < 0:
+                return
+            yield i, i + len(pattern)
+            pos = i + len(pattern)
+    return find
+
+
+METASPACE = "\u2581"
+
+
 def pre_tokenizer_step(kind: str, opts: dict, words: dict):
-    """One pre-tokenizer as ``(text, spans) -> spans``; ``words`` holds the regexes of the word pre-tokenizers."""
+    """One pre-tokenizer as ``words -> words``, a word being ``(text, source)``: its chars and, per char, the
+    index of the normalized char it stands for; ``words`` holds the regexes of the word pre-tokenizers."""
     if kind in words:
-        return _regex_words(words[kind])
+        return _on_spans(_regex_words(words[kind]))
     if kind == "Punctuation":
-        return _isolate(_is_punctuation, False)
+        return _on_spans(_isolate(_is_punctuation, False))
     if kind == "Digits":
-        return _isolate(_is_digit, not opts.get("individual_digits", False))
+        return _on_spans(_isolate(_is_digit, not opts.get("individual_digits", False)))
+    if kind == "Split":
+        pat = opts["pattern"]
+        if "Regex" in pat:
+            rx = regex.compile(pat["Regex"])
+            finder = lambda t: (m.span() for m in rx.finditer(t))  # noqa: E731
+        else:
+            finder = _string_finder(pat["String"])
+        behavior, invert = opts.get("behavior", "Isolated"), bool(opts.get("invert", False))
+
+        def split(ws):
+            return [(w[a:b], src[a:b]) for w, src in ws for a, b in _split_pieces(_matches(finder, w, invert), behavior)]
+        return split
+    if kind == "Metaspace":
+        rep = opts.get("replacement", METASPACE)
+        scheme = opts.get("prepend_scheme", "always" if opts.get("add_prefix_space", True) else "never")
+        do_split = opts.get("split", True)
+        finder = _string_finder(rep)
+
+        def meta(ws, at_origin):
+            out = []
+            for w, src in ws:
+                w = w.replace(" ", rep)
+                if w and not w.startswith(rep) and (scheme == "always" or (scheme == "first" and at_origin(src[0]))):
+                    w, src = rep + w, [src[0]] + list(src)  # the Rust prepend: the new char takes the first's span
+                if do_split:
+                    out += [(w[a:b], src[a:b]) for a, b in _split_pieces(_matches(finder, w), "MergedWithNext")]
+                else:
+                    out.append((w, src))
+            return out
+        meta.needs_origin = True
+        return meta
     raise KeyError(kind)
+
+
+def _on_spans(split):
+    def step(ws):
+        return [(w[a:b], src[a:b]) for w, src in ws for a, b in split(w, [(0, len(w))])]
+    return step
 
 
 class PreTokenizerSequence:
@@ -190,13 +301,78 @@ class PreTokenizerSequence:
 
     def __init__(self, steps, words: dict):
         self.steps = [pre_tokenizer_step(kind, opts, words) for kind, opts in steps]
+        self.needs_origin = any(getattr(s, "needs_origin", False) for s in self.steps)
 
-    def spans(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-        spans = [(start, len(text) if end is None else end)]
+    def words(self, text: str, start: int = 0, end: int | None = None, at_origin=lambda i: False):
+        """[(word, source)]: each word's chars and, per char, its index in ``text``; ``at_origin(i)``: whether
+        char ``i`` of ``text`` is at offset 0 of the input (Metaspace's prepend_scheme "first")."""
+        end = len(text) if end is None else end
+        ws = [(text[start:end], range(start, end))] if end > start else []
         for step in self.steps:
-            spans = step(text, spans)
-        return spans
+            ws = step(ws, at_origin) if getattr(step, "needs_origin", False) else step(ws)
+        return ws
 
     def findall(self, text: str) -> list[str]:
-        return [text[a:b] for a, b in self.spans(text)]
+        return [w for w, _ in self.words(text, at_origin=lambda i: i == 0)]
 
+
+# ------------------------------------------------------------------------------------------------- models
+
+
+class Unigram:
+    """The Rust ``tokenizers`` Unigram model (``encode_optimized``): the Viterbi best segmentation of a word over
+    the pieces' log-probabilities; a char no piece starts with becomes an unknown node scored ``min score - 10``,
+    and consecutive unknown nodes fuse into one token (``fuse_unk``). A token is ``(text, start, end)``: an unknown
+    token keeps its text (its id is ``unk_id``), as the Rust model returns it.
+
+        >>> Unigram([("<unk>", 0.0), ("a", -1.0), ("b", -2.0), ("ab", -2.5)], 0)("abxyab")
+        [('ab', 0, 2), ('xy', 2, 4), ('ab', 4, 6)]
+    """
+
+    K_UNK_PENALTY = 10.0
+
+    def __init__(self, pieces, unk_id: int, fuse_unk: bool = True):
+        self.score = {}
+        for piece, score in pieces:  # a later duplicate wins, as the Rust token_to_ids map
+            self.score[piece] = float(score)
+        self.ids = {piece: i for i, (piece, _) in enumerate(pieces)}
+        self.max_len = max((len(p) for p in self.score), default=0)
+        self.unk_score = min((float(s) for _, s in pieces), default=0.0) - self.K_UNK_PENALTY
+        self.unk_id, self.fuse_unk = unk_id, fuse_unk
+
+    def __call__(self, word: str) -> list[tuple[str, int, int]]:
+        n, score_of, unk_id = len(word), self.score, self.unk_id
+        best = [None] * (n + 1)  # best[end] = (score, start, is_unk)
+        best[0] = (0.0, 0, False)
+        for s in range(n):
+            base = best[s][0]
+            single = False
+            for length in range(1, min(self.max_len, n - s) + 1):
+                piece = word[s:s + length]
+                score = score_of.get(piece)
+                if score is None:
+                    continue
+                cand = base + score
+                if best[s + length] is None or cand > best[s + length][0]:
+                    best[s + length] = (cand, s, self.ids[piece] == unk_id)
+                if length == 1:
+                    single = True
+            if not single:
+                cand = base + self.unk_score
+                if best[s + 1] is None or cand > best[s + 1][0]:
+                    best[s + 1] = (cand, s, True)
+        out, end, unk_end = [], n, None
+        while end > 0:
+            _, start, is_unk = best[end]
+            if self.fuse_unk and is_unk:
+                unk_end = end if unk_end is None else unk_end
+            else:
+                if unk_end is not None:
+                    out.append((word[end:unk_end], end, unk_end))
+                    unk_end = None
+                out.append((word[start:end], start, end))
+            end = start
+        if unk_end is not None:
+            out.append((word[0:unk_end], 0, unk_end))
+        out.reverse()
+        return out

@@ -582,6 +582,29 @@ class BertForSequenceClassification(_BertBase):
 
 
 
+def multiple_choice_inputs(input_ids, inputs_embeds):
+    """(B, C, flat) for BertForMultipleChoice's inputs [B, C, S] (or embeddings [B, C, S, D]), checked:
+    ``flat(a, trailing)`` reshapes an input to [B*C, ...] keeping its last ``trailing`` axes (None stays None)."""
+    source = input_ids if input_ids is not None else inputs_embeds
+    if source is None:
+        raise InputError("give exactly one of input_ids or inputs_embeds")
+    shape = getattr(source, "shape", np.shape(source))
+    want = 3 if input_ids is not None else 4
+    if len(shape) != want:
+        raise InputError(
+            f"BertForMultipleChoice expects {'input_ids' if want == 3 else 'inputs_embeds'} of shape "
+            f"[batch, num_choices, sequence_length{', hidden' if want == 4 else ''}], got {shape}"
+        )
+
+    def flat(a, trailing=1):
+        if a is None:
+            return None
+        a = a if hasattr(a, "reshape") else np.asarray(a)
+        return a.reshape((-1,) + tuple(a.shape[len(a.shape) - trailing:]))
+
+    return shape[0], shape[1], flat
+
+
 class BertForMultipleChoice(_BertBase):
     """Scores C choices per example: inputs [B, C, S] are run as [B*C, S]; logits [B, C]; loss CE over C.
 
@@ -598,23 +621,7 @@ class BertForMultipleChoice(_BertBase):
                  head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
                  output_hidden_states=None, recorder=None):
         ops = self._ops(recorder)
-        source = input_ids if input_ids is not None else inputs_embeds
-        if source is None:
-            raise InputError("give exactly one of input_ids or inputs_embeds")
-        shape = getattr(source, "shape", np.shape(source))
-        want = 3 if input_ids is not None else 4
-        if len(shape) != want:
-            raise InputError(
-                f"BertForMultipleChoice expects {'input_ids' if want == 3 else 'inputs_embeds'} of shape "
-                f"[batch, num_choices, sequence_length{', hidden' if want == 4 else ''}], got {shape}"
-            )
-        b, c = shape[0], shape[1]
-
-        def flat(a, trailing=1):
-            if a is None:
-                return None
-            a = a if hasattr(a, "reshape") else np.asarray(a)
-            return a.reshape((-1,) + tuple(a.shape[len(a.shape) - trailing:]))
+        b, c, flat = multiple_choice_inputs(input_ids, inputs_embeds)
 
         out = self._run_bert(
             ops, Params(self.params, "bert."), flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), head_mask, flat(inputs_embeds, 2),

@@ -46,6 +46,7 @@ from ..ops.losses import (
     span_loss_backward,
 )
 from .base import host_array, refuse_quantized
+from .bert_models import multiple_choice_inputs
 from .bert_backward import (
     BERT_LM_NAMES,
     ROBERTA_LM_NAMES,
@@ -387,22 +388,7 @@ def _sequence_classification(model, t, input_ids=None, attention_mask=None, toke
 def _multiple_choice(model, t, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                      head_mask=None, inputs_embeds=None, labels=None):
     """BertForMultipleChoice: [B, C, S] run as [B*C, S]; CE over the C choices."""
-    source = input_ids if input_ids is not None else inputs_embeds
-    if source is None:
-        raise InputError("give exactly one of input_ids or inputs_embeds")
-    shape = np.shape(source)
-    want = 3 if input_ids is not None else 4
-    if len(shape) != want:
-        raise InputError(f"BertForMultipleChoice expects {'input_ids' if want == 3 else 'inputs_embeds'} of shape "
-                         f"[batch, num_choices, sequence_length{', hidden' if want == 4 else ''}], got {shape}")
-    b, c = shape[0], shape[1]
-
-    def flat(a, trailing=1):
-        if a is None:
-            return None
-        a = a if hasattr(a, "reshape") else np.asarray(a)
-        return a.reshape((-1,) + tuple(a.shape[len(a.shape) - trailing:]))
-
+    b, c, flat = multiple_choice_inputs(input_ids, inputs_embeds)
     inputs = dict(input_ids=flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
                   position_ids=flat(position_ids), head_mask=head_mask, inputs_embeds=flat(inputs_embeds, 2))
     _need(labels, "labels", type(model).__name__)

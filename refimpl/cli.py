@@ -45,14 +45,13 @@ class CliError(RefimplError, ValueError):
 
 
 def _model_dir(name):
-    path = Path(name)
-    if path.is_dir():
-        return path
-    from .registry import fetch
+    """``registry.model_directory`` with the command's message for a name that is neither."""
+    from .errors import CheckpointNotFoundError
+    from .registry import model_directory
 
     try:
-        return fetch(name)
-    except Exception as e:  # an unknown name, or no network: say both what was tried and what to do
+        return model_directory(name)
+    except CheckpointNotFoundError as e:  # say both what was tried and what to do
         raise CliError(f"model {name!r} is neither a checkpoint directory nor a registered model ({e})") from None
 
 

@@ -21,11 +21,30 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .errors import WeightsDownloadError
-from .checkpoint import parse_json_text
+from .errors import CheckpointNotFoundError, WeightsDownloadError
+from .checkpoint import local_directory, parse_json_text
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _REGISTRY_FILE = _PACKAGE_DIR / "registry.json"
+
+
+def model_directory(name) -> Path:
+    """A checkpoint directory from a local path or a registered name (fetched, sha256-checked); never a hub.
+    A file where a directory belongs is named as such (``checkpoint.local_directory``); anything else is a
+    CheckpointNotFoundError listing the registered names."""
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if path.exists():
+        return local_directory(path)  # raises: a file, and its parent to pass instead
+    names = sorted(registry())
+    if str(name) in names:
+        return fetch(str(name))
+    raise CheckpointNotFoundError(
+        f"model {str(name)!r} is neither a checkpoint directory nor a registered name ({', '.join(names)}); "
+        "refimpl never contacts a model hub: download the checkpoint (config.json, model.safetensors and the "
+        "tokenizer files) into a directory and pass its path"
+    )
 
 
 def registry() -> dict:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError, InputTypeError
-from .base import Pipeline, load_model, model_directory, model_source_directory
+from ..registry import model_directory
+from .base import Pipeline, load_model, model_source_directory
 
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointNotFoundError, ConfigError, InputError, InputTypeError
+from ..errors import ConfigError, InputError, InputTypeError
 
 
 class Pipeline:
@@ -124,28 +124,6 @@ def top_k_indices(values, k):
 
 
 # -- which class a task loads, by the checkpoint's model_type ------------------------------------------
-
-def model_directory(name) -> Path:
-    """A checkpoint directory from a path or a registered name (``refimpl.registry``); never a hub."""
-    path = Path(name)
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise CheckpointNotFoundError(
-            f"model {str(name)!r} is a file; give the checkpoint directory that holds config.json and "
-            f"model.safetensors (here: {str(path.parent)!r}?)"
-        )
-    from ..registry import fetch, registry
-
-    names = sorted(registry())
-    if str(name) in names:
-        return fetch(str(name))
-    raise CheckpointNotFoundError(
-        f"model {str(name)!r} is neither a checkpoint directory nor a registered name ({', '.join(names)}); "
-        "refimpl never contacts a model hub: download the checkpoint (config.json, model.safetensors and the "
-        "tokenizer files) into a directory and pass its path"
-    )
-
 
 def load_model(directory, classes: dict, task: str, dtype, backend, kernels):
     """``classes[model_type].from_pretrained(directory, ...)`` for the checkpoint's model_type."""

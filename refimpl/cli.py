@@ -166,10 +166,14 @@ def _name_map(path):
     p = Path(path)
     if not p.is_file():
         raise CliError(f"--map {p}: no such file")
+    from .checkpoint import parse_json_text
+
     try:
-        m = json.loads(p.read_text())
+        m = parse_json_text(p.read_text(encoding="utf-8"))  # deep nesting: a JSONDecodeError, not a RecursionError
     except json.JSONDecodeError as e:
         raise CliError(f"--map {p}: not JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        raise CliError(f"--map {p}: not UTF-8 text ({e.reason}); write the map as UTF-8 JSON") from None
     if not isinstance(m, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()):
         raise CliError(f"--map {p}: must be a JSON object of candidate name (or glob) -> refimpl name")
     return m

@@ -252,6 +252,19 @@ def test_commands_say_what_is_wrong_without_a_traceback(args, message, minilm_di
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_name_map_file_of_the_wrong_kind_is_named(tmp_path):
+    """``compare --map F``: deeply nested or non-UTF-8 JSON is the command's error, not a RecursionError."""
+    from refimpl.cli import CliError, _name_map
+
+    deep, latin = tmp_path / "deep.json", tmp_path / "latin.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    latin.write_bytes(b'{"caf\xe9": "x"}')
+    with pytest.raises(CliError, match=r"--map .*deep.json: not JSON \(nested too deeply"):
+        _name_map(deep)
+    with pytest.raises(CliError, match=r"--map .*latin.json: not UTF-8 text"):
+        _name_map(latin)
+
+
 @pytest.mark.parity
 def test_generation_trace_records_every_step(tmp_path):
     """``refimpl trace ED_DIR --generate N``: the encoder once, every decoder step, the search, the sequences."""

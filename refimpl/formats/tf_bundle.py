@@ -235,7 +235,7 @@ def find_prefix(directory: Path, required: bool = True):
 
 
 def read_bundle(prefix) -> TensorDict:
-    """Every tensor of the checkpoint ``prefix`` under its TF name (memory-mapped, native byte order)."""
+    """Every tensor of the checkpoint ``prefix`` under its TF name (read into owned memory, native byte order)."""
     prefix = Path(prefix)
     index = Path(str(prefix) + ".index")
     where = str(index)

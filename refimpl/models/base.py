@@ -236,18 +236,18 @@ class PreTrainedModel:
         init_missing: tensors the class needs and the checkpoint lacks (a new head, new cross-attention) are
         initialised as transformers does (seeded by ``seed``; listed in ``load_report["initialized"]``)
         instead of being an error.
-        Float32 weights loaded as float32 on numpy stay memory-mapped (held by the OS page cache), except
-        where a model family stores a parameter another way (``_place``: an encoder's layer projections
-        are copied input-major and their mapped pages released): either way one copy of the weights.
+        Weights are read into memory the process owns (refimpl/checkpoint.py: a rewritten or truncated file
+        never changes or crashes a loaded model); the fast kernels then store an encoder's layer projections
+        input-major (``_place``) and drop the array read: either way one copy of each parameter.
         """
         path = Path(path)
         config = cls._config_for(path, config, config_overrides)
         tensors, files = load_checkpoint_tensors(path)
         if isinstance(dtype, str) and dtype == "auto":
             dtype = auto_dtype(config, tensors, files)
-        quantized = {} if quantization_config is None else {"quantization_config": quantization_config}
         model = cls.from_tensors(config, tensors, dtype=dtype, backend=backend, files=files, where=str(path),
-                                 kernels=kernels, init_missing=init_missing, seed=seed, **quantized)
+                                 kernels=kernels, init_missing=init_missing, seed=seed,
+                                 quantization_config=quantization_config)
         model.generation_config_path = path / "generation_config.json"  # read by generate() when present
         model.load_report["format"] = getattr(tensors, "format", "safetensors")  # refimpl.formats.directory
         if getattr(tensors, "skipped", None):
@@ -303,8 +303,8 @@ class PreTrainedModel:
 
     @staticmethod
     def _place(config, params, xp, np_dtype, kernels):
-        # A float32 numpy parameter stays a view of the mapped checkpoint, unless the kernel set lays it
-        # out another way (the fast set: an encoder's layer projections input-major, see Kernels.place).
+        # Each parameter on the backend at the model's dtype, laid out as the kernel set wants it (the fast
+        # set: an encoder's layer projections input-major, see Kernels.place).
         is_decoder = bool(getattr(config, "is_decoder", False))
         return {name: kernels.place(name, arr, xp, np_dtype, is_decoder) for name, arr in params.items()}
 
@@ -322,8 +322,8 @@ class PreTrainedModel:
         loaded with, if any) into ``save_directory``: a directory transformers 4.57.6 loads into the same
         class with the same outputs, and refimpl loads back bit for bit.
 
-        The weights file is written beside and then renamed over the old one, so saving into the directory
-        a model was loaded from never rewrites the file its memory-mapped weights still read."""
+        The weights file is written beside and then renamed over the old one, so a process that has the old
+        file open or mapped (another reader, another library) never sees it half rewritten."""
         from safetensors.numpy import save_file
 
         directory = Path(save_directory)
